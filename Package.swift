@@ -1,0 +1,130 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Our own targets build with every warning as an error; dependencies are left alone.
+let strict: [SwiftSetting] = [
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "Ferry",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "ferry", targets: ["ferry"]),
+        .library(name: "FerryWire", targets: ["FerryWire"]),
+        .library(name: "FerryTracker", targets: ["FerryTracker"]),
+        .library(name: "FerryPeer", targets: ["FerryPeer"]),
+        .library(name: "FerryUDP", targets: ["FerryUDP"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        // Wire formats, limits and the name rule: NIOCore only, no sockets.
+        .target(
+            name: "FerryWire",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        // Ferry's reliable UDP protocol: state machines generic over a clock, plus the channel handler.
+        .target(
+            name: "FerryUDP",
+            dependencies: [
+                "FerryWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The tracker: index storage (SQLite through GRDB) and the line-protocol server.
+        .target(
+            name: "FerryTracker",
+            dependencies: [
+                "FerryWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
+        // The peer: share scanning, file server, tracker session, downloader.
+        .target(
+            name: "FerryPeer",
+            dependencies: [
+                "FerryWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        // The command-line tool: one subcommand per file, parsing and wiring only.
+        .executableTarget(
+            name: "ferry",
+            dependencies: [
+                "FerryWire",
+                "FerryTracker",
+                "FerryPeer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FerryWireTests",
+            dependencies: [
+                "FerryWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FerryUDPTests",
+            dependencies: ["FerryUDP", "FerryWire"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FerryTrackerTests",
+            dependencies: ["FerryTracker", "FerryWire"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FerryPeerTests",
+            dependencies: ["FerryPeer", "FerryWire"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "FerryEndToEndTests",
+            dependencies: [
+                "FerryTracker",
+                "FerryPeer",
+                "FerryWire",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+    ]
+)

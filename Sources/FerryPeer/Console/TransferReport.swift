@@ -1,0 +1,58 @@
+import FerryWire
+
+/// The text a person reads about lookups and downloads: result lines, attempt lines, `info.txt`.
+public enum TransferReport {
+    /// The tracker's answer for each name, as saved in `info.txt` and printed after `Send`.
+    public static func lookupText(_ results: [LookupResult]) -> String {
+        var lines: [String] = []
+        for result in results {
+            let name = LineScanner.quote(TrackerReplyLine.printable(result.name))
+            switch result.outcome {
+            case .found(let groups):
+                for (index, group) in groups.enumerated() {
+                    let version = groups.count > 1 ? " (version \(index + 1) of \(groups.count))" : ""
+                    lines.append("\(name): \(group.size) bytes, sha256 \(group.digest.hex)\(version)")
+                    for holder in group.holders {
+                        lines.append("    \(holder.description) tcp" + (holder.udpPort > 0 ? ", udp \(holder.udpPort)" : ""))
+                    }
+                }
+            case .notFound:
+                lines.append("\(name): not found (404): no live peer shares it")
+            case .badName(let reason):
+                lines.append("\(name): refused (403): \(reason)")
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// One result line per file, then one indented line per unsuccessful attempt.
+    public static func resultText(_ outcome: DownloadOutcome, color: Bool) -> String {
+        let name = LineScanner.quote(TrackerReplyLine.printable(outcome.name))
+        let (mark, tint): (String, String) = switch outcome.status {
+        case .ok: ("✔", "32")
+        case .skipped: ("=", "36")
+        case .notFound, .refused: ("✘", "33")
+        case .failed: ("✘", "31")
+        }
+        let paint = { (text: String) in color ? "\u{1B}[\(tint)m\(text)\u{1B}[0m" : text }
+        var line: String
+        switch outcome.status {
+        case .ok:
+            let rate = outcome.seconds > 0 ? ", " + ByteCount.format(UInt64(Double(outcome.bytes) / outcome.seconds)) + "/s" : ""
+            line = "\(paint(mark)) \(name) \(ByteCount.format(outcome.bytes)) from \(outcome.peer ?? "?") "
+                + "(\(outcome.transport?.rawValue ?? "?")) in \(format(outcome.seconds)) s\(rate), sha256 verified"
+        default:
+            line = "\(paint(mark)) \(name) \(paint(outcome.status.rawValue)): \(outcome.message ?? "")"
+        }
+        for attempt in outcome.attempts where attempt.error != nil {
+            line += "\n    attempt \(attempt.peer) (\(attempt.transport.rawValue)): \(attempt.error!.rawValue) after "
+                + "\(ByteCount.format(attempt.bytes))" + (attempt.message.map { " - \($0)" } ?? "")
+        }
+        return line
+    }
+
+    static func format(_ seconds: Double) -> String {
+        let tenths = (seconds * 10).rounded() / 10
+        return seconds < 10 ? "\(tenths)" : "\(Int(seconds.rounded()))"
+    }
+}

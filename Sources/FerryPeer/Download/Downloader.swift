@@ -1,0 +1,247 @@
+import FerryWire
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Something that answers "who holds these names?": the tracker, through a live session or a
+/// one-shot connection.
+public protocol HolderSource: Sendable {
+    func lookup(_ names: [String]) async throws -> [LookupResult]
+}
+
+extension TrackerConnection: HolderSource {}
+
+extension TrackerSession: HolderSource {
+    public func lookup(_ names: [String]) async throws -> [LookupResult] {
+        try await connection().lookup(names)
+    }
+}
+
+/// What a download reports while it runs, for progress displays.
+public enum DownloadEvent: Sendable {
+    /// An attempt started: `offset` is where it resumes.
+    case attemptStarted(name: String, peer: String, transport: Transport, offset: UInt64, size: UInt64)
+    /// Bytes arrived: `received` counts all bytes of the file in place so far.
+    case progress(name: String, received: UInt64, size: UInt64)
+    /// An attempt failed; the next candidate follows.
+    case attemptFailed(name: String, attempt: DownloadOutcome.AttemptRecord)
+    /// The name is finished.
+    case finished(DownloadOutcome)
+}
+
+/// The download engine behind both `Send` at a peer's prompt and `ferry get`: looks names up, fetches
+/// each in parallel (bounded), fails over from peer to peer resuming where the last stopped, verifies
+/// SHA-256 before a file takes its final name, and never writes outside the download folder.
+public final class Downloader: Sendable {
+    public struct Configuration: Sendable {
+        public var folder: String
+        /// Replace an existing file with different content (otherwise it is `refused`).
+        public var overwrite: Bool
+        public var maximumParallel: Int
+        /// The transports to try, in order of preference, for each holder.
+        public var transports: [Transport]
+        /// The address connections leave from, if set.
+        public var localHost: String?
+        public var stallTimeout: TimeAmount
+        public var connectTimeout: TimeAmount
+
+        public init(folder: String, overwrite: Bool = false, maximumParallel: Int = 8, transports: [Transport] = [.tcp],
+                    localHost: String? = nil, stallTimeout: TimeAmount = .seconds(10), connectTimeout: TimeAmount = .seconds(5)) {
+            self.folder = folder
+            self.overwrite = overwrite
+            self.maximumParallel = maximumParallel
+            self.transports = transports
+            self.localHost = localHost
+            self.stallTimeout = stallTimeout
+            self.connectTimeout = connectTimeout
+        }
+    }
+
+    private let configuration: Configuration
+    private let holders: any HolderSource
+    private let share: Share?
+    private let logger: Logger
+    private let group: any EventLoopGroup
+
+    /// - Parameter share: the share, when the download folder is also the shared folder: verified
+    ///   files are then remembered so the next scan announces them without hashing them again.
+    public init(configuration: Configuration, holders: any HolderSource, share: Share? = nil, logger: Logger,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.configuration = configuration
+        self.holders = holders
+        self.share = share
+        self.logger = logger
+        self.group = group
+    }
+
+    /// Downloads every name (duplicates once), at most ``Configuration/maximumParallel`` at a time,
+    /// reporting events as they happen; returns the outcomes in the order of `names`.
+    ///
+    /// - Parameter lookups: the tracker's answer, when the caller already asked; otherwise the
+    ///   downloader asks.
+    public func download(_ names: [String], lookups known: [LookupResult]? = nil,
+                         events: @escaping @Sendable (DownloadEvent) -> Void = { _ in }) async -> [DownloadOutcome] {
+        var unique: [String] = []
+        for name in names where !unique.contains(name) { unique.append(name) }
+        let clock = ContinuousClock()
+        let start = clock.now
+
+        // Names that break the rule are refused here and never sent.
+        var lookups: [String: LookupResult] = [:]
+        let valid = unique.filter { SharedFileName($0) != nil }
+        var lookupError: (any Error)?
+        if let known {
+            for result in known { lookups[result.name] = result }
+        } else if !valid.isEmpty {
+            do {
+                for result in try await holders.lookup(valid) { lookups[result.name] = result }
+            } catch {
+                lookupError = error
+            }
+        }
+
+        var outcomes: [String: DownloadOutcome] = [:]
+        await withTaskGroup(of: DownloadOutcome.self) { group in
+            var running = 0
+            for raw in unique {
+                if running == configuration.maximumParallel, let done = await group.next() {
+                    outcomes[done.name] = done
+                    running -= 1
+                }
+                let lookup = lookups[raw]
+                let error = lookupError
+                group.addTask { [self] in
+                    let outcome = await downloadOne(raw, lookup: lookup, lookupError: error, start: start, events: events)
+                    events(.finished(outcome))
+                    return outcome
+                }
+                running += 1
+            }
+            for await done in group { outcomes[done.name] = done }
+        }
+        return unique.map { outcomes[$0]! }
+    }
+
+    private func downloadOne(_ raw: String, lookup: LookupResult?, lookupError: (any Error)?, start: ContinuousClock.Instant,
+                             events: @escaping @Sendable (DownloadEvent) -> Void) async -> DownloadOutcome {
+        var outcome = DownloadOutcome(name: raw, status: .refused, bytes: 0, seconds: 0, attempts: [])
+        func finish(_ status: DownloadOutcome.Status, _ message: String?) -> DownloadOutcome {
+            outcome.status = status
+            outcome.message = message
+            outcome.seconds = (ContinuousClock.now - start).seconds
+            return outcome
+        }
+        let name: SharedFileName
+        do {
+            name = try SharedFileName(validating: raw)
+        } catch {
+            return finish(.refused, "bad name: \(error)")
+        }
+        if let lookupError {
+            return finish(.failed, "could not ask the tracker: \(lookupError)")
+        }
+        guard let lookup, case .found(let groups) = lookup.outcome, let chosen = groups.first else {
+            if case .badName(let reason) = lookup?.outcome { return finish(.refused, "the tracker refused the name: \(reason)") }
+            return finish(.notFound, "no live peer shares \(LineScanner.quote(raw)); check the name with `list`")
+        }
+        outcome.sha256 = chosen.digest.hex
+        if groups.count > 1 {
+            logger.warning("peers share different content under one name; taking the most shared",
+                           metadata: ["file": "\(raw)", "versions": "\(groups.count)", "sha256": "\(chosen.digest.shortHex)"])
+        }
+
+        // An existing file: the same content counts as done; other content is never silently replaced.
+        let finalPath = configuration.folder + "/" + name.rawValue
+        if let existing = Share.lstatus(finalPath) {
+            if existing.isRegular, existing.size == chosen.size,
+               (try? ContentHasher.digest(ofFileAt: finalPath)) == chosen.digest {
+                outcome.bytes = chosen.size
+                outcome.path = finalPath
+                return finish(.skipped, "already here with the same SHA-256")
+            }
+            if !configuration.overwrite {
+                outcome.path = finalPath
+                return finish(.refused, "\(finalPath) exists with other content; move it away or pass --overwrite")
+            }
+        }
+
+        let part: PartFile
+        do {
+            part = try PartFile(folder: configuration.folder, name: name, digest: chosen.digest, expectedSize: chosen.size)
+        } catch {
+            return finish(.failed, error.message)
+        }
+        var plan = FailoverPlan(size: chosen.size, candidates: candidates(chosen.holders), received: part.length)
+        let fetcher = TCPFetcher(connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
+                                 localHost: configuration.localHost, group: group)
+        while true {
+            switch plan.nextAction() {
+            case .fetch(let candidate, let offset):
+                let peer = candidate.holder.description
+                events(.attemptStarted(name: raw, peer: peer, transport: candidate.transport, offset: offset, size: chosen.size))
+                let result = await fetcher.fetch(name, size: chosen.size, digest: chosen.digest, from: candidate.holder, into: part) { received in
+                    events(.progress(name: raw, received: offset + received, size: chosen.size))
+                }
+                plan.record(candidate, bytes: result.bytes, error: result.error, message: result.message)
+                outcome.bytes += result.bytes
+                if result.error != nil {
+                    events(.attemptFailed(name: raw, attempt: record(plan.attempts.last!)))
+                    logger.info("attempt failed", metadata: ["file": "\(raw)", "peer": "\(peer)",
+                                                             "error": "\(result.error!.rawValue)", "detail": "\(result.message ?? "")"])
+                }
+            case .askTracker:
+                guard let fresh = try? await holders.lookup([raw]).first,
+                      case .found(let freshGroups) = fresh.outcome,
+                      let same = freshGroups.first(where: { $0.digest == chosen.digest && $0.size == chosen.size })
+                else { continue }
+                plan.holdersRefreshed(candidates(same.holders))
+            case .verify:
+                if part.digest == chosen.digest {
+                    do {
+                        try part.commit()
+                    } catch {
+                        outcome.attempts = plan.attempts.map(record)
+                        return finish(.failed, error.message)
+                    }
+                    share?.rememberVerified(path: finalPath, digest: chosen.digest)
+                    let last = plan.finishingAttempt
+                    outcome.peer = last?.candidate.holder.description
+                    outcome.transport = last?.candidate.transport
+                    outcome.bytes = chosen.size
+                    outcome.path = finalPath
+                    outcome.attempts = plan.attempts.map(record)
+                    return finish(.ok, nil)
+                }
+                plan.verificationFailed()
+                if let last = plan.attempts.last { events(.attemptFailed(name: raw, attempt: record(last))) }
+                logger.warning("hash mismatch; discarding the part file", metadata: ["file": "\(raw)"])
+                do {
+                    try part.restart()
+                } catch {
+                    part.discard()
+                    outcome.attempts = plan.attempts.map(record)
+                    return finish(.failed, error.message)
+                }
+            case .giveUp:
+                outcome.attempts = plan.attempts.map(record)
+                if part.length == 0 { part.discard() }
+                let tried = Set(plan.attempts.map(\.candidate.holder)).count
+                return finish(.failed, "every holder failed (\(tried) peer\(tried == 1 ? "" : "s"), tracker asked again)"
+                              + (part.length > 0 ? "; \(part.length) bytes kept in the part file for a later resume" : ""))
+            }
+        }
+    }
+
+    private func candidates(_ holders: [Holder]) -> [FailoverPlan.Candidate] {
+        holders.flatMap { holder in
+            configuration.transports.compactMap { transport in
+                transport == .udp && holder.udpPort == 0 ? nil : FailoverPlan.Candidate(holder: holder, transport: transport)
+            }
+        }
+    }
+
+    private func record(_ attempt: FailoverPlan.Attempt) -> DownloadOutcome.AttemptRecord {
+        DownloadOutcome.AttemptRecord(peer: attempt.candidate.holder.description, transport: attempt.candidate.transport,
+                                      bytes: attempt.bytes, error: attempt.error, message: attempt.message)
+    }
+}

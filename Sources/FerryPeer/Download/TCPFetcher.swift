@@ -1,0 +1,150 @@
+import FerryWire
+import NIOCore
+import NIOPosix
+
+/// Fetches one range of one file from one peer's TCP file server into a ``PartFile``.
+struct TCPFetcher: Sendable {
+    var connectTimeout: TimeAmount = .seconds(5)
+    /// No reply or no bytes for this long: the attempt is `stalled`.
+    var stallTimeout: TimeAmount = .seconds(10)
+    /// The address connections leave from, if set.
+    var localHost: String?
+    var group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+
+    /// How an attempt ended: the bytes it appended, and the error that stopped it (`nil`: complete).
+    struct Result: Sendable {
+        var bytes: UInt64
+        var error: TransferError?
+        var message: String?
+    }
+
+    /// Asks `holder` for `name` from the part file's current length to the end and appends what
+    /// arrives; checks that the peer offers exactly the expected content.
+    func fetch(
+        _ name: SharedFileName,
+        size: UInt64,
+        digest: ContentDigest,
+        from holder: Holder,
+        into part: PartFile,
+        progress: (UInt64) -> Void
+    ) async -> Result {
+        let offset = part.length
+        let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+        do {
+            channel = try await connect(to: holder)
+        } catch {
+            return Result(bytes: 0, error: .connectFailed, message: "\(error)")
+        }
+        var received: UInt64 = 0
+        do {
+            return try await channel.executeThenClose { inbound, outbound in
+                let request = FileRequest(name: name, offset: offset)
+                try await outbound.write(ByteBuffer(string: request.line + "\n"))
+                var header = ByteBuffer()
+                var expected: UInt64?
+                for try await var buffer in inbound {
+                    if expected == nil {
+                        header.writeBuffer(&buffer)
+                        guard let newline = header.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
+                            if header.readableBytes > FileProtocolLimits.maximumReplyLength {
+                                return Result(bytes: 0, error: .protocolError, message: "reply line too long")
+                            }
+                            continue
+                        }
+                        let line = header.readString(length: newline - header.readerIndex) ?? ""
+                        header.moveReaderIndex(forwardBy: 1)
+                        switch Self.check(line, size: size, digest: digest, offset: offset) {
+                        case .failure(let failure): return failure
+                        case .success(let length): expected = length
+                        }
+                        buffer = header
+                    }
+                    let remaining = expected! - received
+                    guard UInt64(buffer.readableBytes) <= remaining else {
+                        return Result(bytes: received, error: .protocolError, message: "peer sent more bytes than announced")
+                    }
+                    if buffer.readableBytes > 0 {
+                        try part.append(buffer)
+                        received += UInt64(buffer.readableBytes)
+                        progress(received)
+                    }
+                    if received == expected! { return Result(bytes: received, error: nil) }
+                }
+                if expected == nil {
+                    return Result(bytes: 0, error: .closedEarly, message: "peer closed without a reply")
+                }
+                return Result(bytes: received, error: .closedEarly,
+                              message: "peer closed after \(received) of \(expected!) bytes")
+            }
+        } catch let error as PeerError {
+            return Result(bytes: received, error: .ioError, message: error.message)
+        } catch is StallError {
+            return Result(bytes: received, error: .stalled, message: "no bytes for \(stallTimeout.nanoseconds / 1_000_000_000) s")
+        } catch {
+            return Result(bytes: received, error: .closedEarly, message: "\(error)")
+        }
+    }
+
+    private enum HeaderCheck {
+        case success(UInt64)
+        case failure(Result)
+    }
+
+    private static func check(_ line: String, size: UInt64, digest: ContentDigest, offset: UInt64) -> HeaderCheck {
+        let header: FileReplyHeader
+        do {
+            header = try FileReplyHeader(parsing: line)
+        } catch {
+            return .failure(Result(bytes: 0, error: .protocolError, message: error.message))
+        }
+        switch header {
+        case .refused(let refusal):
+            return .failure(Result(bytes: 0, error: TransferError(refusal: refusal.status), message: refusal.line))
+        case .ok(let peerSize, let peerDigest, let peerOffset, let length):
+            guard peerSize == size, peerDigest == digest else {
+                return .failure(Result(bytes: 0, error: .wrongContent,
+                                       message: "peer offers \(peerSize) bytes with SHA-256 \(peerDigest.shortHex)…, not the announced \(size) bytes with \(digest.shortHex)…"))
+            }
+            guard peerOffset == offset, length == size - offset else {
+                return .failure(Result(bytes: 0, error: .protocolError, message: "peer answered another range"))
+            }
+            return .success(length)
+        }
+    }
+
+    private func connect(to holder: Holder) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+        let stallTimeout = self.stallTimeout
+        var bootstrap = ClientBootstrap(group: group)
+            .connectTimeout(connectTimeout)
+            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64 * 1024, initial: 256 * 1024, maximum: 1024 * 1024))
+        if let localHost, localHost != "0.0.0.0", localHost != "::" {
+            bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: localHost, port: 0))
+        }
+        return try await bootstrap.connect(host: holder.host, port: Int(holder.tcpPort)) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let sync = channel.pipeline.syncOperations
+                try sync.addHandler(IdleStateHandler(readTimeout: stallTimeout))
+                try sync.addHandler(StallDetector())
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+    }
+}
+
+/// Raised in a download's pipeline when the peer sent nothing for the stall timeout.
+struct StallError: Error {}
+
+/// Turns the read-idle event into a ``StallError`` that ends the download's inbound stream.
+final class StallDetector: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .read = event as? IdleStateHandler.IdleStateEvent {
+            context.fireErrorCaught(StallError())
+            context.close(promise: nil)
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+/// Caps the total rate of a peer's uploads, shared fairly among them.
+///
+/// A pacer in the style of GCRA: each `acquire(n)` reserves the next `n / rate` seconds of the link
+/// and waits until its turn starts. Uploads ask for one chunk at a time and queue in arrival order,
+/// so concurrent uploads take turns: the total never exceeds the rate, and each gets an equal share.
+public actor RateLimiter {
+    /// Bytes per second.
+    public nonisolated let rate: UInt64
+    private let clock = ContinuousClock()
+    private var nextFree: ContinuousClock.Instant
+
+    public init(bytesPerSecond rate: UInt64) {
+        precondition(rate > 0, "a rate limit must be positive")
+        self.rate = rate
+        self.nextFree = clock.now
+    }
+
+    /// The chunk an upload should ask for at a time: about 20 ms of the link, between 1 KiB and 256 KiB.
+    public nonisolated var chunkSize: Int {
+        Int(min(max(rate / 50, 1024), 256 * 1024))
+    }
+
+    /// Waits until `byteCount` bytes may be sent.
+    public func acquire(_ byteCount: Int) async throws {
+        let now = clock.now
+        let start = max(now, nextFree)
+        nextFree = start + .nanoseconds(Int64(Double(byteCount) / Double(rate) * 1e9))
+        if start > now {
+            try await clock.sleep(until: start)
+        }
+    }
+}
+
+/// A transfer rate as typed by a person: bytes per second with an optional suffix, `K`/`M`/`G`
+/// (powers of 1000) or `KiB`/`MiB`/`GiB` (powers of 1024); `B` and `/s` are allowed at the end.
+/// Examples: `500000`, `800K`, `8MiB`, `1.5G`, `10MB/s`.
+public struct ByteRate: Hashable, Sendable, CustomStringConvertible {
+    public var bytesPerSecond: UInt64
+
+    public init(bytesPerSecond: UInt64) {
+        self.bytesPerSecond = bytesPerSecond
+    }
+
+    public init(parsing text: String) throws(PeerError) {
+        var rest = Substring(text.trimmingSpaces)
+        if rest.lowercased().hasSuffix("/s") { rest = rest.dropLast(2) }
+        let digits = rest.prefix { $0.isNumber || $0 == "." }
+        let suffix = rest.dropFirst(digits.count).lowercased()
+        let multipliers: [String: Double] = [
+            "": 1, "b": 1,
+            "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
+            "kib": 1024, "mib": 1_048_576, "gib": 1_073_741_824,
+        ]
+        guard let value = Double(digits), value > 0, let multiplier = multipliers[suffix] else {
+            throw PeerError(.badConfiguration,
+                            "\(text) is not a rate; use bytes per second with K, M, G, KiB, MiB or GiB, e.g. 8MiB")
+        }
+        let bytes = value * multiplier
+        guard bytes >= 1, bytes < 1e15 else {
+            throw PeerError(.badConfiguration, "\(text) is out of range: from 1 B/s up to 1 PB/s")
+        }
+        self.bytesPerSecond = UInt64(bytes)
+    }
+
+    public var description: String { ByteCount.format(bytesPerSecond) + "/s" }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var scalars = Substring(self)
+        while scalars.first == " " { scalars = scalars.dropFirst() }
+        while scalars.last == " " { scalars = scalars.dropLast() }
+        return String(scalars)
+    }
+}

@@ -1,0 +1,184 @@
+import FerryWire
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The folder a peer shares: scanned, hashed (through a ``HashCache``) and kept as a
+/// ``ShareSnapshot`` that the file server reads and the tracker session announces.
+///
+/// Only regular files directly in the folder are shared. Symlinks are followed when they lead to a
+/// regular file inside the folder; anything else (links leading out, folders, devices, sockets,
+/// names the name rule refuses) is skipped with one log line. `*.part` files (downloads in progress)
+/// are skipped silently.
+public final class Share: Sendable {
+    /// The folder as given, and its real path (symlinks resolved).
+    public let folder: String
+    public let realFolder: String
+    private let cache: HashCache?
+    private let logger: Logger
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var snapshot = ShareSnapshot()
+        var version = 0
+        var warned: [String: String] = [:]
+    }
+
+    public init(folder: String, cache: HashCache?, logger: Logger) throws(PeerError) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw PeerError(.badShare, "the share folder \(folder) does not exist or is not a folder; create it or pass --share DIR")
+        }
+        guard let real = Self.realPath(folder) else {
+            throw PeerError(.badShare, "cannot resolve the share folder \(folder)")
+        }
+        self.folder = folder
+        self.realFolder = real
+        self.cache = cache
+        self.logger = logger
+    }
+
+    /// The files shared now.
+    public var snapshot: ShareSnapshot { state.withLockedValue { $0.snapshot } }
+
+    /// Grows by one each time a scan finds a change.
+    public var version: Int { state.withLockedValue { $0.version } }
+
+    /// The shared file called `name`, if any.
+    public func file(named name: SharedFileName) -> SharedFile? {
+        state.withLockedValue { $0.snapshot.files[name] }
+    }
+
+    /// Scans the folder once, hashing new and changed files; returns `true` when anything changed.
+    @discardableResult
+    public func rescan() -> Bool {
+        let previous = snapshot
+        var files: [SharedFileName: SharedFile] = [:]
+        var problems: [String: String] = [:]
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: folder)
+        } catch {
+            logger.warning("cannot read the share folder", metadata: ["folder": "\(folder)", "error": "\(error)"])
+            return false
+        }
+        for raw in names.sorted() {
+            if raw.hasSuffix(".part") { continue }
+            switch examine(raw, previous: previous) {
+            case .shared(let file): files[file.name] = file
+            case .skipped(let reason): problems[raw] = reason
+            case .ignored: continue
+            }
+        }
+        let snapshot = ShareSnapshot(files: files)
+        let newProblems = state.withLockedValue { state -> [(String, String)] in
+            let fresh = problems.filter { state.warned[$0.key] != $0.value }
+            state.warned = problems
+            return fresh.sorted { $0.key < $1.key }
+        }
+        for (name, reason) in newProblems {
+            logger.warning("not sharing \(LineScanner.quote(TrackerReplyLine.printable(name))): \(reason)")
+        }
+        guard snapshot != previous else { return false }
+        state.withLockedValue {
+            $0.snapshot = snapshot
+            $0.version += 1
+        }
+        if let cache {
+            try? cache.forgetAll(under: realFolder, except: Set(files.values.map(\.path)))
+        }
+        logger.debug("share scanned", metadata: ["files": "\(files.count)"])
+        return true
+    }
+
+    /// Records the digest of a file this peer just downloaded and verified into the folder, so that
+    /// the next scan shares it without hashing it again.
+    public func rememberVerified(path: String, digest: ContentDigest) {
+        guard let cache, let real = Self.realPath(path), let info = Self.status(real) else { return }
+        try? cache.remember(digest, path: real, size: info.size, modified: info.modified)
+    }
+
+    private enum Examination {
+        case shared(SharedFile)
+        case skipped(String)
+        case ignored
+    }
+
+    private func examine(_ raw: String, previous: ShareSnapshot) -> Examination {
+        let name: SharedFileName
+        do {
+            name = try SharedFileName(validating: raw)
+        } catch {
+            return .skipped(error.description)
+        }
+        let path = folder + "/" + raw
+        var linkStatus = stat()
+        guard lstat(path, &linkStatus) == 0 else { return .ignored }  // vanished since the listing
+        var real = path
+        if linkStatus.st_mode & S_IFMT == S_IFLNK {
+            guard let resolved = Self.realPath(path) else { return .skipped("a broken symlink") }
+            guard resolved.hasPrefix(realFolder + "/") else { return .skipped("a symlink leading outside the share") }
+            real = resolved
+        } else {
+            real = realFolder + "/" + raw
+        }
+        guard let info = Self.status(real) else { return .ignored }
+        guard info.isRegular else { return .skipped("not a regular file") }
+
+        if let known = previous.files[name], known.path == real, known.size == info.size, known.modified == info.modified {
+            return .shared(known)
+        }
+        if let digest = try? cache?.digest(path: real, size: info.size, modified: info.modified) {
+            return .shared(SharedFile(name: name, size: info.size, digest: digest, path: real, modified: info.modified))
+        }
+        let digest: ContentDigest
+        do {
+            digest = try ContentHasher.digest(ofFileAt: real)
+        } catch {
+            return .skipped(error.message)
+        }
+        // A file still being written is hashed again on the next scan.
+        guard let after = Self.status(real), after.size == info.size, after.modified == info.modified else {
+            return .ignored
+        }
+        try? cache?.remember(digest, path: real, size: info.size, modified: info.modified)
+        logger.debug("hashed", metadata: ["file": "\(raw)", "size": "\(info.size)"])
+        return .shared(SharedFile(name: name, size: info.size, digest: digest, path: real, modified: info.modified))
+    }
+
+    struct FileStatus {
+        var size: UInt64
+        var modified: Int64
+        var isRegular: Bool
+    }
+
+    static func status(_ path: String) -> FileStatus? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        #if canImport(Darwin)
+        let modified = Int64(info.st_mtimespec.tv_sec) * 1_000_000_000 + Int64(info.st_mtimespec.tv_nsec)
+        #else
+        let modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        #endif
+        return FileStatus(size: UInt64(info.st_size), modified: modified, isRegular: info.st_mode & S_IFMT == S_IFREG)
+    }
+
+    /// Like ``status(_:)``, but of a symlink itself rather than what it points to.
+    static func lstatus(_ path: String) -> FileStatus? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        return FileStatus(size: UInt64(info.st_size), modified: 0, isRegular: info.st_mode & S_IFMT == S_IFREG)
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+}

@@ -1,0 +1,89 @@
+/// What `LIST` matches names against: a glob when the pattern has `*` or `?`, otherwise a substring.
+/// Matching ignores ASCII case, as SQL `LIKE` does.
+public struct ListPattern: Hashable, Sendable {
+    public enum Kind: Hashable, Sendable {
+        case everything
+        case substring(String)
+        case glob(String)
+    }
+
+    public var kind: Kind
+
+    public init(_ pattern: String?) {
+        guard let pattern, !pattern.isEmpty, pattern != "*" else {
+            self.kind = .everything
+            return
+        }
+        self.kind = pattern.contains(where: { $0 == "*" || $0 == "?" }) ? .glob(pattern) : .substring(pattern)
+    }
+
+    /// The pattern for SQL `LIKE … ESCAPE '\'`.
+    public var likePattern: String {
+        switch kind {
+        case .everything: return "%"
+        case .substring(let text): return "%" + Self.escapeLike(text) + "%"
+        case .glob(let glob):
+            var out = ""
+            for character in glob {
+                switch character {
+                case "*": out.append("%")
+                case "?": out.append("_")
+                default: out += Self.escapeLike(String(character))
+                }
+            }
+            return out
+        }
+    }
+
+    /// Whether `name` matches, with the same meaning as ``likePattern``.
+    public func matches(_ name: String) -> Bool {
+        switch kind {
+        case .everything:
+            return true
+        case .substring(let text):
+            return Self.folded(name).contains(Self.folded(text))
+        case .glob(let glob):
+            return Self.globMatch(Array(Self.folded(glob)), Array(Self.folded(name)))
+        }
+    }
+
+    private static func escapeLike(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            if character == "%" || character == "_" || character == "\\" { out.append("\\") }
+            out.append(character)
+        }
+        return out
+    }
+
+    private static func folded(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.map { scalar in
+            (0x41...0x5A).contains(scalar.value) ? Unicode.Scalar(scalar.value + 0x20)! : scalar
+        }))
+    }
+
+    /// Iterative glob matching with backtracking to the last `*`: linear in practice, never exponential.
+    private static func globMatch(_ pattern: [Character], _ text: [Character]) -> Bool {
+        var (p, t) = (0, 0)
+        var star: Int?
+        var starText = 0
+        while t < text.count {
+            if p < pattern.count, pattern[p] == "?" || pattern[p] == text[t] {
+                p += 1
+                t += 1
+            } else if p < pattern.count, pattern[p] == "*" {
+                star = p
+                starText = t
+                p += 1
+            } else if let star {
+                p = star + 1
+                starText += 1
+                t = starText
+            } else {
+                return false
+            }
+        }
+        while p < pattern.count, pattern[p] == "*" { p += 1 }
+        return p == pattern.count
+    }
+}

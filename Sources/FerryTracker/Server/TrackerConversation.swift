@@ -1,0 +1,193 @@
+import FerryWire
+import Logging
+
+/// The tracker's side of one control connection, apart from the socket: takes frames, updates the
+/// index through a ``TrackerStore`` and returns the reply lines. The server drives one per connection;
+/// tests drive it directly.
+public struct TrackerConversation: Sendable {
+    /// What to send back, and whether to close the connection afterwards.
+    public struct Response: Sendable, Equatable {
+        public var lines: [TrackerReplyLine]
+        public var close: Bool
+
+        init(_ lines: [TrackerReplyLine], close: Bool = false) {
+            self.lines = lines
+            self.close = close
+        }
+
+        static func final(_ status: TrackerStatus, _ text: String, close: Bool = false) -> Response {
+            Response([TrackerReplyLine(status: status, isFinal: true, text: text)], close: close)
+        }
+
+        static func error(_ error: TrackerProtocolError) -> Response { Response([error.replyLine]) }
+    }
+
+    private struct PendingUpdate: Sendable {
+        var expected: Int
+        var files: [SharedFileName: SharedFileEntry] = [:]
+        var refused: [TrackerReplyLine] = []
+        var received = 0
+    }
+
+    private let store: any TrackerStore
+    /// The address the tracker sees on this connection: what lookups report for this peer.
+    public let observedHost: String
+    private let logger: Logger
+    public private(set) var peer: PeerID?
+    private var fileCount = 0
+    private var pendingUpdate: PendingUpdate?
+
+    public init(store: any TrackerStore, observedHost: String, logger: Logger) {
+        self.store = store
+        self.observedHost = observedHost
+        self.logger = logger
+    }
+
+    /// `true` once the connection said `HELLO`: it is then held to the heartbeat timeout.
+    public var isRegistered: Bool { peer != nil }
+
+    /// Handles one frame from the connection.
+    public mutating func handle(_ frame: LineFrame) async -> Response? {
+        switch frame {
+        case .invalid(.tooLong(let limit)):
+            return abortingUpdate(.error(.init(.lineTooLong, "line longer than \(limit) bytes")))
+        case .invalid(.containsNUL):
+            return abortingUpdate(.error(.malformed("line contains NUL")))
+        case .invalid(.notUTF8):
+            return abortingUpdate(.error(.malformed("line is not valid UTF-8")))
+        case .line(let line):
+            do {
+                return try await handle(TrackerRequest(parsing: line))
+            } catch let error as TrackerProtocolError {
+                if pendingUpdate != nil, line.uppercased().hasPrefix("FILE") {
+                    return await refuseInUpdate(error)
+                }
+                return abortingUpdate(.error(error))
+            } catch {
+                logger.error("tracker storage failed", metadata: ["error": "\(error)"])
+                return abortingUpdate(.final(.internalError, "internal error; try again"))
+            }
+        }
+    }
+
+    /// Forgets this connection's peer: its files leave lookups at once.
+    public func finish() async {
+        guard let peer else { return }
+        do {
+            try await store.unregisterPeer(peer)
+        } catch {
+            logger.error("could not mark \(peer) offline", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private mutating func handle(_ request: TrackerRequest) async throws -> Response? {
+        if pendingUpdate != nil {
+            guard case .file(let entry) = request else {
+                let missing = pendingUpdate!.expected - pendingUpdate!.received
+                return abortingUpdate(.error(.init(
+                    .outOfSequence, "UPDATE aborted: \(missing) more FILE lines were expected; nothing changed")))
+            }
+            pendingUpdate!.received += 1
+            pendingUpdate!.files[entry.name] = entry
+            return try await completeUpdateIfDone()
+        }
+
+        switch request {
+        case .hello(let tcpPort, let udpPort):
+            guard peer == nil else { return .error(.init(.alreadyRegistered, "this connection already said HELLO")) }
+            peer = try await store.registerPeer(host: observedHost, tcpPort: tcpPort, udpPort: udpPort)
+            fileCount = 0
+            logger.info("peer registered", metadata: ["peer": "\(observedHost):\(tcpPort)", "udp": "\(udpPort)"])
+            return .final(.ok, "HELLO \(observedHost) \(TrackerLimits.heartbeatTimeout)")
+
+        case .update(let count):
+            guard peer != nil else { return .error(.init(.notRegistered, "say HELLO <tcp-port> <udp-port> first")) }
+            pendingUpdate = PendingUpdate(expected: count)
+            return try await completeUpdateIfDone()
+
+        case .file:
+            return .error(.init(.outOfSequence, "FILE comes only after UPDATE <count>"))
+
+        case .add(let entry):
+            guard let peer else { return .error(.init(.notRegistered, "say HELLO <tcp-port> <udp-port> first")) }
+            guard fileCount < TrackerLimits.maximumFilesPerPeer else {
+                return .error(.init(.tooMany, "at most \(TrackerLimits.maximumFilesPerPeer) files per peer"))
+            }
+            if try await store.addFile(entry, to: peer) { fileCount += 1 }
+            return .final(.ok, "ADDED \(LineScanner.quote(entry.name.rawValue))")
+
+        case .remove(let name):
+            guard let peer else { return .error(.init(.notRegistered, "say HELLO <tcp-port> <udp-port> first")) }
+            guard try await store.removeFile(named: name, from: peer) else {
+                return .final(.notFound, "NOTSHARED \(LineScanner.quote(name.rawValue))")
+            }
+            fileCount -= 1
+            return .final(.ok, "REMOVED \(LineScanner.quote(name.rawValue))")
+
+        case .send(let names):
+            let valid = names.compactMap(SharedFileName.init)
+            let rows = try await store.holderRows(for: valid)
+            let results = HolderGrouping.results(for: names, rows: rows)
+            return Response(results.flatMap(\.replyLines) + [TrackerReplyLine(status: .ok, isFinal: true, text: "SEND \(results.count)")])
+
+        case .list(let pattern):
+            let limit = TrackerLimits.maximumListEntries
+            let entries = try await store.list(matching: ListPattern(pattern), limit: limit + 1)
+            let shown = entries.prefix(limit)
+            let suffix = entries.count > limit ? " more" : ""
+            return Response(shown.map(\.replyLine) + [TrackerReplyLine(status: .ok, isFinal: true, text: "LIST \(shown.count)\(suffix)")])
+
+        case .ping:
+            return .final(.ok, "PONG")
+
+        case .help:
+            return Response(Self.helpText.map { TrackerReplyLine(status: .help, isFinal: false, text: $0) }
+                + [TrackerReplyLine(status: .ok, isFinal: true, text: "HELP")])
+
+        case .quit:
+            return .final(.ok, "BYE", close: true)
+        }
+    }
+
+    private mutating func completeUpdateIfDone() async throws -> Response? {
+        guard let update = pendingUpdate, let peer else { return nil }
+        guard update.received == update.expected else { return nil }  // FILE lines get no reply of their own
+        pendingUpdate = nil
+        let files = update.files.values.sorted { $0.name < $1.name }
+        try await store.replaceShare(of: peer, with: files)
+        fileCount = files.count
+        logger.info("share updated", metadata: ["peer": "\(observedHost)", "files": "\(files.count)"])
+        return Response(update.refused + [TrackerReplyLine(
+            status: .ok, isFinal: true, text: "UPDATED \(files.count) \(update.expected - files.count)")])
+    }
+
+    /// A bad `FILE` line inside an `UPDATE` is refused on its own; the rest of the update goes on.
+    private mutating func refuseInUpdate(_ error: TrackerProtocolError) async -> Response? {
+        pendingUpdate!.received += 1
+        pendingUpdate!.refused.append(TrackerReplyLine(status: error.status, isFinal: false, text: error.message))
+        do {
+            return try await completeUpdateIfDone()
+        } catch {
+            logger.error("tracker storage failed", metadata: ["error": "\(error)"])
+            return .final(.internalError, "internal error; try again")
+        }
+    }
+
+    private mutating func abortingUpdate(_ response: Response) -> Response {
+        guard pendingUpdate != nil else { return response }
+        pendingUpdate = nil
+        return response
+    }
+
+    static let helpText = [
+        "HELLO <tcp-port> <udp-port>      register as a peer (udp-port 0: no UDP)",
+        "UPDATE <count>                   replace your share; <count> FILE lines follow",
+        "FILE <size> <sha256> <name>      one file of an UPDATE",
+        "ADD <size> <sha256> <name>       share one more file",
+        "REMOVE <name>                    stop sharing a file",
+        "SEND <name>[, <name> ...]        who has these files? (quote names with commas)",
+        "LIST [<pattern>]                 shared files (glob with * and ?, or a substring)",
+        "PING                             heartbeat",
+        "QUIT                             close the connection",
+    ]
+}

@@ -1,0 +1,56 @@
+import FerryWire
+
+/// A live peer session in the index: one control connection that said `HELLO`.
+public struct PeerID: Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: Int64
+    public init(rawValue: Int64) { self.rawValue = rawValue }
+    public var description: String { "peer#\(rawValue)" }
+}
+
+/// Where the tracker keeps its index: which live peer shares which file.
+///
+/// The server talks to the index through this interface only, so that another backend (a PostgreSQL
+/// database shared by several trackers, say) can be added without touching the server. Every method
+/// may be called concurrently from many connections.
+public protocol TrackerStore: Sendable {
+    /// Marks every peer offline. A tracker calls it once as it starts: liveness is rebuilt as peers
+    /// reconnect.
+    func markAllPeersOffline() async throws
+
+    /// Records a new live peer session. An older live session with the same host and TCP port is
+    /// superseded (marked offline): that peer has reconnected.
+    func registerPeer(host: String, tcpPort: UInt16, udpPort: UInt16) async throws -> PeerID
+
+    /// Marks a session offline; its files leave lookups at once.
+    func unregisterPeer(_ peer: PeerID) async throws
+
+    /// Replaces everything `peer` shares.
+    func replaceShare(of peer: PeerID, with files: [SharedFileEntry]) async throws
+
+    /// Adds or replaces one file of `peer`; returns `true` when the name is new for that peer.
+    func addFile(_ file: SharedFileEntry, to peer: PeerID) async throws -> Bool
+
+    /// Removes one file of `peer`; returns `false` when the peer did not share it.
+    func removeFile(named name: SharedFileName, from peer: PeerID) async throws -> Bool
+
+    /// For each name, every live holder, as rows in the order peers connected.
+    func holderRows(for names: [SharedFileName]) async throws -> [HolderRow]
+
+    /// Shared files whose names match `pattern`, by name, at most `limit` of them.
+    func list(matching pattern: ListPattern, limit: Int) async throws -> [ListEntry]
+}
+
+/// One (file, live holder) pair as a store returns it; ``HolderGrouping`` turns rows into replies.
+public struct HolderRow: Hashable, Sendable {
+    public var name: SharedFileName
+    public var size: UInt64
+    public var digest: ContentDigest
+    public var holder: Holder
+
+    public init(name: SharedFileName, size: UInt64, digest: ContentDigest, holder: Holder) {
+        self.name = name
+        self.size = size
+        self.digest = digest
+        self.holder = holder
+    }
+}

@@ -1,0 +1,53 @@
+/// The status code at the start of a file server's reply line. Stable: listed in docs/PROTOCOL.md.
+public struct FileStatus: Hashable, Sendable, CustomStringConvertible {
+    public let code: UInt16
+
+    public init(code: UInt16) { self.code = code }
+
+    /// The bytes follow.
+    public static let ok = FileStatus(code: 200)
+    /// The request line does not follow the grammar.
+    public static let malformed = FileStatus(code: 400)
+    /// The request line is longer than ``FileProtocolLimits/maximumRequestLength``.
+    public static let lineTooLong = FileStatus(code: 402)
+    /// The name breaks the name rule, or leads outside the share.
+    public static let badName = FileStatus(code: 403)
+    /// The peer does not share that name.
+    public static let notFound = FileStatus(code: 404)
+    /// The client sent nothing within the request timeout.
+    public static let timeout = FileStatus(code: 408)
+    /// The file changed since it was hashed; the peer will announce the new content.
+    public static let changed = FileStatus(code: 409)
+    /// The range is outside the file.
+    public static let badRange = FileStatus(code: 416)
+    /// The peer failed to read the file.
+    public static let internalError = FileStatus(code: 500)
+    /// The peer serves as many clients as it allows; try another peer or later.
+    public static let busy = FileStatus(code: 503)
+
+    public var description: String { String(code) }
+}
+
+/// The limits of the file protocol.
+public enum FileProtocolLimits {
+    /// The longest request line, in bytes, without the `\n`.
+    public static let maximumRequestLength = 1024
+    /// The longest reply line, in bytes, without the `\n`.
+    public static let maximumReplyLength = 512
+}
+
+/// A refused file request: the status and short text of the reply line.
+public struct FileProtocolError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var status: FileStatus
+    public var message: String
+
+    public init(_ status: FileStatus, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+
+    /// The reply line, without `\n`.
+    public var line: String { "\(status.code) \(message)" }
+
+    public var description: String { line }
+}

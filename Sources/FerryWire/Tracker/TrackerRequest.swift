@@ -1,0 +1,128 @@
+/// A file as a peer announces it: its name, size and SHA-256.
+public struct SharedFileEntry: Hashable, Sendable {
+    public var name: SharedFileName
+    public var size: UInt64
+    public var digest: ContentDigest
+
+    public init(name: SharedFileName, size: UInt64, digest: ContentDigest) {
+        self.name = name
+        self.size = size
+        self.digest = digest
+    }
+}
+
+/// One line a client sends to the tracker. Verbs are case-insensitive.
+///
+/// ```
+/// HELLO <tcp-port> <udp-port>        register this connection as a peer (udp-port 0: no UDP)
+/// UPDATE <count>                     replace this peer's whole share; <count> FILE lines follow
+/// FILE <size> <sha256> <name>        one file of an UPDATE
+/// ADD <size> <sha256> <name>         add or replace one file
+/// REMOVE <name>                      stop sharing one file
+/// SEND <name>[, <name> …]            who has these files?
+/// LIST [<pattern>]                   what is shared (glob with * and ?, or a substring)
+/// PING                               heartbeat
+/// HELP                               the commands
+/// QUIT                               close the connection
+/// ```
+public enum TrackerRequest: Hashable, Sendable {
+    case hello(tcpPort: UInt16, udpPort: UInt16)
+    case update(count: Int)
+    case file(SharedFileEntry)
+    case add(SharedFileEntry)
+    case remove(SharedFileName)
+    /// The names as sent; the tracker checks each one and answers a bad one in its place.
+    case send([String])
+    case list(pattern: String?)
+    case ping
+    case help
+    case quit
+
+    /// Parses one line (without its `\n`).
+    public init(parsing line: String) throws(TrackerProtocolError) {
+        var scanner = LineScanner(line)
+        guard let verb = scanner.word() else { throw .malformed("empty line; try HELP") }
+        do {
+            switch verb.uppercased() {
+            case "HELLO":
+                let tcp = try scanner.number("tcp port", maximum: 65535)
+                let udp = scanner.isAtEnd ? 0 : try scanner.number("udp port", maximum: 65535)
+                guard tcp > 0 else { throw SyntaxError("tcp port must be from 1 to 65535") }
+                try Self.expectEnd(&scanner)
+                self = .hello(tcpPort: UInt16(tcp), udpPort: UInt16(udp))
+            case "UPDATE":
+                let count = try scanner.number("count", maximum: UInt64(TrackerLimits.maximumFilesPerPeer))
+                try Self.expectEnd(&scanner)
+                self = .update(count: Int(count))
+            case "FILE":
+                self = .file(try Self.entry(&scanner))
+            case "ADD":
+                self = .add(try Self.entry(&scanner))
+            case "REMOVE":
+                self = .remove(try Self.validName(scanner.name()))
+            case "SEND":
+                let names = try scanner.nameList()
+                guard names.count <= TrackerLimits.maximumNamesPerLookup else {
+                    throw TrackerProtocolError(
+                        .tooMany, "at most \(TrackerLimits.maximumNamesPerLookup) names per SEND")
+                }
+                self = .send(names)
+            case "LIST":
+                self = .list(pattern: scanner.isAtEnd ? nil : try scanner.name())
+            case "PING":
+                try Self.expectEnd(&scanner)
+                self = .ping
+            case "HELP":
+                self = .help
+            case "QUIT", "BYE":
+                self = .quit
+            default:
+                throw TrackerProtocolError(
+                    .unknownCommand, "unknown command \(LineScanner.quote(TrackerReplyLine.printable(verb))); try HELP")
+            }
+        } catch let error as SyntaxError {
+            throw .malformed("\(verb.uppercased()): \(error.message)")
+        } catch let error as TrackerProtocolError {
+            throw error
+        } catch {
+            throw .malformed("\(error)")
+        }
+    }
+
+    /// The line that encodes this request, without `\n`.
+    public var line: String {
+        switch self {
+        case .hello(let tcp, let udp): return "HELLO \(tcp) \(udp)"
+        case .update(let count): return "UPDATE \(count)"
+        case .file(let entry): return "FILE \(entry.size) \(entry.digest.hex) \(LineScanner.quote(entry.name.rawValue))"
+        case .add(let entry): return "ADD \(entry.size) \(entry.digest.hex) \(LineScanner.quote(entry.name.rawValue))"
+        case .remove(let name): return "REMOVE \(LineScanner.quote(name.rawValue))"
+        case .send(let names): return "SEND " + names.map(LineScanner.quote).joined(separator: ", ")
+        case .list(let pattern): return pattern.map { "LIST \(LineScanner.quote($0))" } ?? "LIST"
+        case .ping: return "PING"
+        case .help: return "HELP"
+        case .quit: return "QUIT"
+        }
+    }
+
+    private static func entry(_ scanner: inout LineScanner) throws -> SharedFileEntry {
+        let size = try scanner.number("size")
+        guard let hex = scanner.word(), let digest = ContentDigest(hex: hex) else {
+            throw SyntaxError("sha256 must be 64 hexadecimal digits")
+        }
+        let name = try validName(scanner.name())
+        return SharedFileEntry(name: name, size: size, digest: digest)
+    }
+
+    private static func validName(_ raw: String) throws(TrackerProtocolError) -> SharedFileName {
+        do {
+            return try SharedFileName(validating: raw)
+        } catch {
+            throw .badName(raw, error)
+        }
+    }
+
+    private static func expectEnd(_ scanner: inout LineScanner) throws(SyntaxError) {
+        guard scanner.isAtEnd else { throw SyntaxError("unexpected text at the end of the line") }
+    }
+}

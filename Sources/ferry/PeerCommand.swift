@@ -1,0 +1,93 @@
+import ArgumentParser
+import FerryPeer
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `ferry peer`: shares a folder, serves it, stays connected to the tracker and takes commands on stdin.
+struct PeerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peer",
+        abstract: "Share a folder, serve it to other peers, and download with Send.",
+        discussion: """
+            Commands at the prompt: Send a.txt, b.md [via tcp|udp] · list [PATTERN] · transport tcp|udp · \
+            status · help · quit. At the end of stdin the peer keeps serving until SIGINT or SIGTERM.
+            """
+    )
+
+    @OptionGroup var tracker: TrackerOptions
+
+    @Option(help: "Address to serve on; tracker connections leave from it too.")
+    var host = "0.0.0.0"
+
+    @Option(help: "Port to serve files on (TCP).")
+    var port = 5555
+
+    @Option(help: "Folder to share.")
+    var share = "./files"
+
+    @Option(help: "Folder to download into.")
+    var downloads = "./downloads"
+
+    @Option(help: "Local port for the tracker connection (the seed uses 5556).")
+    var sourcePort: Int?
+
+    @Option(help: "Cap on the total upload rate, e.g. 8MiB, 500K, 1G (bytes per second).")
+    var rateLimit: String?
+
+    @Option(help: "Default transport for Send.")
+    var transport: Transport = .tcp
+
+    @Option(help: "Hash cache database (default: ~/.cache/ferry/hashes.sqlite; \":memory:\" for none).")
+    var cache: String?
+
+    @Flag(help: "Let downloads replace existing files with other content.")
+    var overwrite = false
+
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard (1...65535).contains(port) else { throw ValidationError("--port must be from 1 to 65535") }
+        if let sourcePort, !(1...65535).contains(sourcePort) {
+            throw ValidationError("--source-port must be from 1 to 65535")
+        }
+        if let rateLimit {
+            do { _ = try ByteRate(parsing: rateLimit) } catch { throw ValidationError("--rate-limit: \(error.message)") }
+        }
+    }
+
+    func run() async throws {
+        let logger = logging.makeLogger(label: "ferry.peer")
+        try ensureFolder(downloads, flag: "--downloads")
+        let node: PeerNode
+        do {
+            node = try PeerNode(
+                configuration: .init(
+                    server: try tracker.endpoint(), host: host, port: port, shareFolder: share, downloadFolder: downloads,
+                    sourcePort: sourcePort, rateLimit: try rateLimit.map { try ByteRate(parsing: $0) },
+                    cachePath: cache ?? Self.defaultCachePath()),
+                logger: logger)
+        } catch let error as PeerError {
+            throw CommandFailure(error.message)
+        }
+        let console = PeerConsole(node: node, transport: transport, overwrite: overwrite)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: node.services.map { .init(service: $0) }
+                    + [.init(service: console, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+    }
+
+    /// `$XDG_CACHE_HOME/ferry/hashes.sqlite`, else `~/.cache/ferry/hashes.sqlite`; `nil` if it cannot be made.
+    static func defaultCachePath() -> String? {
+        let environment = ProcessInfo.processInfo.environment
+        guard let base = environment["XDG_CACHE_HOME"] ?? environment["HOME"].map({ $0 + "/.cache" }) else { return nil }
+        let folder = base + "/ferry"
+        guard (try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)) != nil else {
+            return nil
+        }
+        return folder + "/hashes.sqlite"
+    }
+}

@@ -1,0 +1,149 @@
+import FerryPeer
+import FerryWire
+import Foundation
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The prompt of `ferry peer`: reads commands from stdin and runs them; downloads run in the
+/// background so the prompt stays usable. Returns on `quit` (the peer then shuts down); at the end of
+/// stdin it waits for SIGINT/SIGTERM, the peer serving meanwhile.
+struct PeerConsole: Service {
+    let node: PeerNode
+    let transport: NIOLockedValueBox<Transport>
+    let overwrite: Bool
+    private let terminal = Terminal.standardOutput
+    private let interactive = isatty(STDIN_FILENO) == 1
+
+    init(node: PeerNode, transport: Transport, overwrite: Bool) {
+        self.node = node
+        self.transport = NIOLockedValueBox(transport)
+        self.overwrite = overwrite
+    }
+
+    func run() async throws {
+        let lines = StandardInput.lines()
+        if interactive {
+            terminal.write("Ferry peer sharing \(node.configuration.shareFolder) on port \(node.configuration.port). Type help for commands.\n")
+        }
+        let quit = await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group -> Bool in
+                prompt()
+                for await line in lines {
+                    let command: ConsoleCommand
+                    do {
+                        command = try ConsoleCommand(parsing: line)
+                    } catch let error as SyntaxError {
+                        terminal.write("\(error.message)\n")
+                        prompt()
+                        continue
+                    } catch {
+                        terminal.write("\(error)\n")
+                        prompt()
+                        continue
+                    }
+                    switch command {
+                    case .quit:
+                        group.cancelAll()
+                        return true
+                    case .send(let names, let via):
+                        group.addTask { await send(names, via: via ?? transport.withLockedValue { $0 }) }
+                    default:
+                        await handle(command)
+                    }
+                    prompt()
+                }
+                return false
+            }
+        }
+        if !quit {
+            // stdin ended: keep serving until a signal asks the peer to stop.
+            try? await gracefulShutdown()
+        }
+    }
+
+    private func prompt() {
+        if interactive { terminal.write("ferry> ") }
+    }
+
+    private func handle(_ command: ConsoleCommand) async {
+        switch command {
+        case .list(let pattern):
+            do {
+                let entries = try await node.session.connection().list(pattern)
+                var text = entries.map { entry in
+                    "\(LineScanner.quote(TrackerReplyLine.printable(entry.name)))  \(ByteCount.format(entry.size))  "
+                        + "sha256 \(entry.digest.shortHex)…  \(entry.holderCount) peer\(entry.holderCount == 1 ? "" : "s")"
+                }.joined(separator: "\n")
+                text += entries.isEmpty ? "nothing shared matches\n" : "\n"
+                terminal.write(text)
+            } catch {
+                terminal.write("list failed: \(error)\n")
+            }
+        case .transport(let chosen):
+            transport.withLockedValue { $0 = chosen }
+            terminal.write("Send now uses \(chosen.rawValue)\n")
+        case .status:
+            let connected = (try? node.session.connection()) != nil
+            terminal.write("""
+                tracker \(node.configuration.server): \(connected ? "connected" : "not connected (reconnecting)")
+                sharing \(node.share.snapshot.files.count) files from \(node.configuration.shareFolder) on port \(node.configuration.port)
+                downloads go to \(node.configuration.downloadFolder); Send uses \(transport.withLockedValue { $0 }.rawValue)
+
+                """)
+        case .help:
+            terminal.write(ConsoleCommand.helpText + "\n")
+        case .send, .quit, .empty:
+            break
+        }
+    }
+
+    private func send(_ names: [String], via transport: Transport) async {
+        let results: [LookupResult]
+        do {
+            results = try await node.session.lookup(names.filter { SharedFileName($0) != nil })
+        } catch {
+            terminal.write("Send failed: \(error)\n")
+            return
+        }
+        let info = TransferReport.lookupText(results)
+        terminal.write(info)
+        saveInfo(info)
+        let display = ProgressDisplay(terminal: terminal)
+        let start = ContinuousClock.now
+        let outcomes = await node.downloader(overwrite: overwrite, transports: [transport])
+            .download(names, lookups: results) { display.handle($0) }
+        let good = outcomes.filter(\.succeeded)
+        let bytes = outcomes.filter { $0.status == .ok }.reduce(0) { $0 + $1.bytes }
+        terminal.write("\(good.count) of \(outcomes.count) file\(outcomes.count == 1 ? "" : "s") in place and verified"
+            + " (\(ByteCount.format(bytes)) downloaded in \(String(format: "%.1f", (ContinuousClock.now - start).seconds)) s)\n")
+        prompt()
+    }
+
+    /// Saves the tracker's answer as `info.txt` in the download folder, atomically.
+    private func saveInfo(_ text: String) {
+        let path = node.configuration.downloadFolder + "/info.txt"
+        try? text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+}
+
+/// Lines of standard input, read on a thread of their own so that a blocking read never holds up
+/// the concurrency pool.
+enum StandardInput {
+    static func lines() -> AsyncStream<String> {
+        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingNewest(256))
+        let thread = Thread {
+            while let line = readLine(strippingNewline: true) {
+                continuation.yield(line)
+            }
+            continuation.finish()
+        }
+        thread.start()
+        return stream
+    }
+}

@@ -1,0 +1,119 @@
+import FerryPeer
+import FerryWire
+import NIOConcurrencyHelpers
+
+/// Shows downloads while they run: on a terminal, one live line per file (name, peer, bytes, rate,
+/// ETA) redrawn in place; otherwise plain lines, at most one per file per second. Result lines go
+/// above the live lines as files finish.
+final class ProgressDisplay: Sendable {
+    private struct Transfer {
+        var name: String
+        var peer: String
+        var transport: Transport
+        var received: UInt64
+        var size: UInt64
+        var rate: Double = 0
+        var sampleAt: ContinuousClock.Instant
+        var sampleBytes: UInt64
+        var lastPlainLine: ContinuousClock.Instant?
+    }
+
+    private struct State {
+        var transfers: [String: Transfer] = [:]
+        var order: [String] = []
+        var drawnLines = 0
+        var lastDraw: ContinuousClock.Instant?
+    }
+
+    private let terminal: Terminal
+    private let state = NIOLockedValueBox(State())
+
+    init(terminal: Terminal = .standardOutput) {
+        self.terminal = terminal
+    }
+
+    func handle(_ event: DownloadEvent) {
+        let now = ContinuousClock.now
+        state.withLockedValue { state in
+            switch event {
+            case .attemptStarted(let name, let peer, let transport, let offset, let size):
+                if state.transfers[name] == nil { state.order.append(name) }
+                state.transfers[name] = Transfer(name: name, peer: peer, transport: transport, received: offset, size: size,
+                                                 sampleAt: now, sampleBytes: offset)
+                if !terminal.isInteractive {
+                    emit("  \(quoted(name)) from \(peer) (\(transport.rawValue))" + (offset > 0 ? ", resuming at \(ByteCount.format(offset))" : ""), &state)
+                }
+                draw(&state, now: now, force: true)
+            case .progress(let name, let received, let size):
+                guard var transfer = state.transfers[name] else { return }
+                transfer.received = received
+                transfer.size = size
+                let elapsed = (now - transfer.sampleAt).seconds
+                if elapsed >= 0.25 {
+                    let instant = Double(received - min(received, transfer.sampleBytes)) / elapsed
+                    transfer.rate = transfer.rate == 0 ? instant : 0.7 * transfer.rate + 0.3 * instant
+                    transfer.sampleAt = now
+                    transfer.sampleBytes = received
+                }
+                if !terminal.isInteractive, transfer.lastPlainLine.map({ (now - $0).seconds >= 1 }) ?? true {
+                    transfer.lastPlainLine = now
+                    state.transfers[name] = transfer
+                    emit("  " + line(for: transfer), &state)
+                    return
+                }
+                state.transfers[name] = transfer
+                draw(&state, now: now, force: false)
+            case .attemptFailed(let name, let attempt):
+                emit("  \(quoted(name)): \(attempt.peer) (\(attempt.transport.rawValue)) \(attempt.error?.rawValue ?? "failed") after \(ByteCount.format(attempt.bytes)); trying the next peer", &state)
+            case .finished(let outcome):
+                state.transfers[outcome.name] = nil
+                state.order.removeAll { $0 == outcome.name }
+                emit(TransferReport.resultText(outcome, color: terminal.color), &state)
+            }
+        }
+    }
+
+    /// Prints a line above the live block.
+    private func emit(_ text: String, _ state: inout State) {
+        clear(&state)
+        terminal.write(text + "\n")
+        draw(&state, now: .now, force: true)
+    }
+
+    private func clear(_ state: inout State) {
+        guard terminal.isInteractive, state.drawnLines > 0 else { return }
+        terminal.write(String(repeating: "\u{1B}[1A\u{1B}[2K", count: state.drawnLines) + "\r")
+        state.drawnLines = 0
+    }
+
+    private func draw(_ state: inout State, now: ContinuousClock.Instant, force: Bool) {
+        guard terminal.isInteractive else { return }
+        if !force, let last = state.lastDraw, (now - last).seconds < 0.1 { return }
+        clear(&state)
+        let width = terminal.width - 1
+        var text = ""
+        for name in state.order {
+            guard let transfer = state.transfers[name] else { continue }
+            text += String(line(for: transfer).prefix(width)) + "\n"
+        }
+        terminal.write(text)
+        state.drawnLines = state.order.count
+        state.lastDraw = now
+    }
+
+    private func line(for transfer: Transfer) -> String {
+        let percent = transfer.size > 0 ? Int(Double(transfer.received) / Double(transfer.size) * 100) : 100
+        var line = "\(quoted(transfer.name)) \(percent)% \(ByteCount.format(transfer.received))/\(ByteCount.format(transfer.size))"
+            + " from \(transfer.peer) (\(transfer.transport.rawValue))"
+        if transfer.rate > 0 {
+            line += " \(ByteCount.format(UInt64(transfer.rate)))/s"
+            let eta = Double(transfer.size - min(transfer.size, transfer.received)) / transfer.rate
+            line += " ETA \(eta < 1 ? "<1" : String(Int(eta.rounded()))) s"
+        }
+        return line
+    }
+
+    private func quoted(_ name: String) -> String {
+        LineScanner.quote(TrackerReplyLine.printable(name))
+    }
+}

@@ -1,0 +1,3 @@
+import Testing
+
+@Test func udpTargetBuilds() { #expect(Int("5555") == 5555) }
