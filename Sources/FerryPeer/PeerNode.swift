@@ -43,6 +43,20 @@ public final class PeerNode: Sendable {
     private let logger: Logger
     private let group: any EventLoopGroup
 
+    /// Runs the peer's services (file server, share watcher, tracker session) until cancelled or until
+    /// one fails; `onListening` is called once the file server is bound.
+    public func run(serveFiles: Bool = true, onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) async throws {
+        let fileServer = FileServer(configuration: self.fileServer.configuration, share: share, logger: logger, group: group,
+                                    onListening: onListening)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            if serveFiles { group.addTask { try await fileServer.run() } }
+            group.addTask { try await self.watcher.run() }
+            group.addTask { try await self.session.run() }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
+    }
+
     /// Opens the share and scans it once (hashing what the cache does not know), so that the first
     /// announcement is complete.
     public init(configuration: Configuration, logger: Logger,

@@ -2,6 +2,10 @@ import FerryWire
 import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Fetches one range of one file from one peer's TCP file server into a ``PartFile``.
 struct TCPFetcher: Sendable {
     var connectTimeout: TimeAmount = .seconds(5)
@@ -33,7 +37,7 @@ struct TCPFetcher: Sendable {
         do {
             channel = try await connect(to: holder)
         } catch {
-            return Result(bytes: 0, error: .connectFailed, message: "\(error)")
+            return Result(bytes: 0, error: .connectFailed, message: Self.describe(connectError: error, timeout: connectTimeout))
         }
         var received: UInt64 = 0
         do {
@@ -82,6 +86,20 @@ struct TCPFetcher: Sendable {
             return Result(bytes: received, error: .stalled, message: "no bytes for \(stallTimeout.nanoseconds / 1_000_000_000) s")
         } catch {
             return Result(bytes: received, error: .closedEarly, message: "\(error)")
+        }
+    }
+
+    /// A short reason for a failed connect: "connection refused", "no answer within 5 s".
+    static func describe(connectError error: any Error, timeout: TimeAmount) -> String {
+        switch error {
+        case let error as NIOConnectionError:
+            return error.connectionErrors.first.map { describe(connectError: $0.error, timeout: timeout) } ?? "cannot connect"
+        case let error as IOError:
+            return String(cString: strerror(error.errnoCode)).lowercased()
+        case ChannelError.connectTimeout:
+            return "no answer within \(timeout.nanoseconds / 1_000_000_000) s"
+        default:
+            return "\(error)"
         }
     }
 

@@ -44,7 +44,7 @@ public struct FileServer: Service {
     /// The size of one sendfile region when no rate limit applies.
     static let regionSize = 4 << 20
 
-    private let configuration: Configuration
+    public let configuration: Configuration
     private let share: Share
     private let logger: Logger
     private let group: any EventLoopGroup
@@ -63,21 +63,27 @@ public struct FileServer: Service {
 
     public func run() async throws {
         let stallTimeout = configuration.limits.stallTimeout
-        let server = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.backlog, value: 256)
-            .bind(host: configuration.host, port: configuration.port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(IdleStateHandler(writeTimeout: stallTimeout))
-                    try sync.addHandler(IdleCloser())
-                    try sync.addHandler(ByteToMessageHandler(
-                        LineFrameDecoder(maximumLineLength: FileProtocolLimits.maximumRequestLength)))
-                    return try NIOAsyncChannel<LineFrame, IOData>(
-                        wrappingChannelSynchronously: channel,
-                        configuration: .init(isOutboundHalfClosureEnabled: true))
+        let server: NIOAsyncChannel<NIOAsyncChannel<LineFrame, IOData>, Never>
+        do {
+            server = try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.backlog, value: 256)
+                .bind(host: configuration.host, port: configuration.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        try sync.addHandler(IdleStateHandler(writeTimeout: stallTimeout))
+                        try sync.addHandler(IdleCloser())
+                        try sync.addHandler(ByteToMessageHandler(
+                            LineFrameDecoder(maximumLineLength: FileProtocolLimits.maximumRequestLength)))
+                        return try NIOAsyncChannel<LineFrame, IOData>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(isOutboundHalfClosureEnabled: true))
+                    }
                 }
-            }
+        } catch {
+            throw PeerError(.badConfiguration, "cannot serve files on \(configuration.host):\(configuration.port): \(error); "
+                + "is another peer using that address? Pass --host or --port")
+        }
         let address = server.channel.localAddress!
         logger.notice("serving files over TCP", metadata: ["address": "\(address.displayString)", "share": "\(share.folder)"])
         onListening(address)

@@ -137,7 +137,9 @@ public struct TrackerServer: Service {
             logger.debug("connection ended with an error", metadata: ["error": "\(error)"])
         }
         if conversation.isRegistered { logger.info("peer gone") }
-        await conversation.finish()
+        // Even when the server is being cancelled, the peer must leave the index.
+        let finished = conversation
+        await Task { await finished.finish() }.value
     }
 
     private struct Liveness {
