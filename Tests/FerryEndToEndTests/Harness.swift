@@ -1,0 +1,174 @@
+import FerryPeer
+import FerryTracker
+import FerryWire
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+
+/// Loggers that print nothing: the tests assert, they do not narrate.
+let quietLogger = Logger(label: "ferry.test") { _ in SwiftLogNoOpLogHandler() }
+
+/// A temporary folder, removed by `remove()`.
+struct TemporaryFolder {
+    let path: String
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-test-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func subfolder(_ name: String) throws -> String {
+        let sub = path + "/" + name
+        try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+        return sub
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so that files differ and can be checked.
+func sampleBytes(count: Int, seed: UInt64) -> [UInt8] {
+    var state = seed | 1
+    var bytes = [UInt8](repeating: 0, count: count)
+    for index in 0..<count {
+        if index % 8 == 0 {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+        }
+        bytes[index] = UInt8(truncatingIfNeeded: state >> ((index % 8) * 8))
+    }
+    return bytes
+}
+
+func write(_ bytes: [UInt8], to path: String) throws {
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+
+func contents(of path: String) -> [UInt8]? {
+    FileManager.default.contents(atPath: path).map { [UInt8]($0) }
+}
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
+func eventually(within timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now.advanced(by: timeout)
+    while clock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}
+
+/// A tracker on 127.0.0.1, run in a task of the test.
+final class TestTracker: Sendable {
+    let port: Int
+    private let task: Task<Void, Never>
+
+    private init(port: Int, task: Task<Void, Never>) {
+        self.port = port
+        self.task = task
+    }
+
+    var endpoint: Endpoint { Endpoint(host: "127.0.0.1", port: port) }
+
+    /// Starts a tracker and waits until it listens. `port` 0 picks a free port.
+    static func start(port: Int = 0, database: String = ":memory:",
+                      heartbeatTimeout: TimeAmount = .seconds(9)) async throws -> TestTracker {
+        let store = try SQLiteTrackerStore(path: database)
+        let listening = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Int.self)
+        let server = TrackerServer(
+            configuration: .init(host: "127.0.0.1", port: port, heartbeatTimeout: heartbeatTimeout),
+            store: store, logger: quietLogger
+        ) { address in
+            listening.succeed(address.port ?? 0)
+        }
+        let task = Task {
+            do {
+                try await server.run()
+            } catch {
+                listening.fail(error)
+            }
+        }
+        return TestTracker(port: try await listening.futureResult.get(), task: task)
+    }
+
+    func stop() async {
+        task.cancel()
+        await task.value
+    }
+
+    /// A one-shot client connection, as `ferry get` makes.
+    func connect() async throws -> TrackerConnection {
+        try await TrackerConnection.connect(to: endpoint, localHost: "127.0.0.1")
+    }
+}
+
+/// A whole peer (file server, share watcher, tracker session) on `host`:5555, run in a task.
+final class TestPeer: Sendable {
+    let host: String
+    let node: PeerNode
+    let folder: String
+    private let task: Task<Void, Never>
+
+    private init(host: String, node: PeerNode, folder: String, task: Task<Void, Never>) {
+        self.host = host
+        self.node = node
+        self.folder = folder
+        self.task = task
+    }
+
+    var holder: Holder { Holder(host: host, tcpPort: 5555, udpPort: 0) }
+
+    /// Starts a peer sharing `files` (name → bytes) from a folder of its own; waits until it serves
+    /// and has announced its share. With `serveFiles: false` it announces but serves nothing, as if
+    /// its file server had crashed.
+    static func start(host: String, tracker: Endpoint, in temporary: TemporaryFolder, files: [String: [UInt8]] = [:],
+                      rateLimit: ByteRate? = nil, serveFiles: Bool = true) async throws -> TestPeer {
+        let folder = try temporary.subfolder("peer-\(host)")
+        let downloads = try temporary.subfolder("downloads-\(host)")
+        for (name, bytes) in files { try write(bytes, to: folder + "/" + name) }
+        let node = try PeerNode(
+            configuration: .init(server: tracker, host: host, port: 5555, shareFolder: folder, downloadFolder: downloads,
+                                 rateLimit: rateLimit, cachePath: nil, rescanInterval: .milliseconds(300)),
+            logger: quietLogger)
+        let listening = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
+        let task = Task {
+            do {
+                try await node.run(serveFiles: serveFiles) { _ in listening.succeed() }
+            } catch {
+                listening.fail(error)
+            }
+        }
+        if serveFiles {
+            try await listening.futureResult.get()
+        } else {
+            listening.succeed()
+        }
+        _ = try await node.session.waitUntilConnected()
+        return TestPeer(host: host, node: node, folder: folder, task: task)
+    }
+
+    /// Stops the peer at once: its sockets close, as when a process is killed.
+    func kill() async {
+        task.cancel()
+        await task.value
+    }
+}
+
+/// A downloader into `folder` that asks `tracker`, as `ferry get` does.
+func download(_ names: [String], from tracker: TestTracker, into folder: String, overwrite: Bool = false,
+              stallTimeout: TimeAmount = .seconds(10),
+              events: @escaping @Sendable (DownloadEvent) -> Void = { _ in }) async throws -> [DownloadOutcome] {
+    let connection = try await tracker.connect()
+    let downloader = Downloader(
+        configuration: .init(folder: folder, overwrite: overwrite, localHost: "127.0.0.1", stallTimeout: stallTimeout),
+        holders: connection, logger: quietLogger)
+    let outcomes = await downloader.download(names, events: events)
+    await connection.close()
+    return outcomes
+}
