@@ -38,7 +38,7 @@ struct PeerCommand: AsyncParsableCommand {
     @Option(help: "Default transport for Send.")
     var transport: Transport = .tcp
 
-    @Option(help: "Hash cache database (default: ~/.cache/ferry/hashes.sqlite; \":memory:\" for none).")
+    @Option(help: "Hash cache database (default: $XDG_CACHE_HOME/ferry/hashes.sqlite or ~/.cache/ferry/hashes.sqlite; \":memory:\" keeps it for this run only).")
     var cache: String?
 
     @Flag(help: "Let downloads replace existing files with other content.")

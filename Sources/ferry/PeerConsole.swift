@@ -13,7 +13,7 @@ import Darwin
 /// The prompt of `ferry peer`: reads commands from stdin and runs them; downloads run in the
 /// background so the prompt stays usable. Returns on `quit` (the peer then shuts down); at the end of
 /// stdin it waits for SIGINT/SIGTERM, the peer serving meanwhile.
-struct PeerConsole: Service {
+struct PeerConsole: Service, CustomStringConvertible {
     let node: PeerNode
     let transport: NIOLockedValueBox<Transport>
     let overwrite: Bool
@@ -25,6 +25,8 @@ struct PeerConsole: Service {
         self.transport = NIOLockedValueBox(transport)
         self.overwrite = overwrite
     }
+
+    var description: String { "PeerConsole" }
 
     func run() async throws {
         let lines = StandardInput.lines()
@@ -52,11 +54,12 @@ struct PeerConsole: Service {
                         group.cancelAll()
                         return true
                     case .send(let names, let via):
+                        // The prompt comes back when the downloads end; meanwhile commands are still read.
                         group.addTask { await send(names, via: via ?? transport.withLockedValue { $0 }) }
                     default:
                         await handle(command)
+                        prompt()
                     }
-                    prompt()
                 }
                 return false
             }

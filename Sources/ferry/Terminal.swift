@@ -31,7 +31,7 @@ struct Terminal: Sendable {
         Self.lock.withLock {
             var bytes = Array(text.utf8)[...]
             while !bytes.isEmpty {
-                let written = bytes.withUnsafeBytes { Glibc.write(STDOUT_FILENO, $0.baseAddress, $0.count) }
+                let written = bytes.withUnsafeBytes { systemWrite(STDOUT_FILENO, $0.baseAddress, $0.count) }
                 if written < 0 {
                     if errno == EINTR { continue }
                     return
@@ -43,3 +43,9 @@ struct Terminal: Sendable {
 
     private static let lock = NIOLock()
 }
+
+#if canImport(Glibc)
+private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+private let systemWrite = Darwin.write
+#endif

@@ -83,8 +83,6 @@ public final class Downloader: Sendable {
                          events: @escaping @Sendable (DownloadEvent) -> Void = { _ in }) async -> [DownloadOutcome] {
         var unique: [String] = []
         for name in names where !unique.contains(name) { unique.append(name) }
-        let clock = ContinuousClock()
-        let start = clock.now
 
         // Names that break the rule are refused here and never sent.
         var lookups: [String: LookupResult] = [:]
@@ -111,7 +109,7 @@ public final class Downloader: Sendable {
                 let lookup = lookups[raw]
                 let error = lookupError
                 group.addTask { [self] in
-                    let outcome = await downloadOne(raw, lookup: lookup, lookupError: error, start: start, events: events)
+                    let outcome = await downloadOne(raw, lookup: lookup, lookupError: error, start: .now, events: events)
                     events(.finished(outcome))
                     return outcome
                 }

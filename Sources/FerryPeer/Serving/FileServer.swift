@@ -19,7 +19,7 @@ import Darwin
 /// Limits: a request line within ``FileProtocolLimits/maximumRequestLength`` bytes that arrives within
 /// ``Limits/requestTimeout``; at most ``Limits/maximumUploads`` uploads at once (then `503 busy`); a
 /// client that takes no bytes for ``Limits/stallTimeout`` is dropped.
-public struct FileServer: Service {
+public struct FileServer: Service, CustomStringConvertible {
     public struct Limits: Sendable {
         public var maximumUploads = 64
         public var requestTimeout: TimeAmount = .seconds(10)
@@ -60,6 +60,8 @@ public struct FileServer: Service {
         self.group = group
         self.onListening = onListening
     }
+
+    public var description: String { "FileServer(\(configuration.host):\(configuration.port))" }
 
     public func run() async throws {
         let stallTimeout = configuration.limits.stallTimeout
@@ -128,7 +130,7 @@ public struct FileServer: Service {
                     guard let file = share.file(named: request.name) else {
                         throw FileProtocolError(.notFound, "not found: \(LineScanner.quote(request.name.rawValue))")
                     }
-                    handle = try open(file)
+                    handle = try openVerified(file)
                     admitted = uploads.withLockedValue { count in
                         guard count < configuration.limits.maximumUploads else { return false }
                         count += 1
@@ -163,7 +165,7 @@ public struct FileServer: Service {
                       to outbound: NIOAsyncChannelOutboundWriter<IOData>, client: String) async throws {
         let end = request.end ?? file.size
         guard request.offset <= file.size, end <= file.size else {
-            throw FileProtocolError(.badRange, "range \(request.offset)..<\(end) is outside a file of \(file.size) bytes")
+            throw FileProtocolError(.badRange, "range from \(request.offset) to \(request.end.map(String.init) ?? "the end") is outside a file of \(file.size) bytes")
         }
         let header = FileReplyHeader.ok(size: file.size, digest: file.digest, offset: request.offset, length: end - request.offset)
         try await outbound.write(.byteBuffer(ByteBuffer(string: header.line + "\n")))
@@ -181,11 +183,11 @@ public struct FileServer: Service {
 
     /// Opens the shared file, checking that it is still what was hashed: a regular file inside the
     /// share with the same size and modification time.
-    private func open(_ file: SharedFile) throws(FileProtocolError) -> NIOFileHandle {
+    private func openVerified(_ file: SharedFile) throws(FileProtocolError) -> NIOFileHandle {
         guard let real = Share.realPath(file.path), real.hasPrefix(share.realFolder + "/") else {
             throw FileProtocolError(.notFound, "not found: \(LineScanner.quote(file.name.rawValue))")
         }
-        let fd = Glibc.open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        let fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else {
             throw FileProtocolError(.notFound, "not found: \(LineScanner.quote(file.name.rawValue))")
         }
@@ -194,8 +196,7 @@ public struct FileServer: Service {
             close(fd)
             throw FileProtocolError(.badName, "not a regular file: \(LineScanner.quote(file.name.rawValue))")
         }
-        let modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-        guard UInt64(info.st_size) == file.size, modified == file.modified else {
+        guard UInt64(info.st_size) == file.size, Share.modificationTime(info) == file.modified else {
             close(fd)
             throw FileProtocolError(.changed, "changed since it was hashed; it will be announced again shortly")
         }
@@ -213,14 +214,5 @@ final class IdleCloser: ChannelInboundHandler {
         } else {
             context.fireUserInboundEventTriggered(event)
         }
-    }
-}
-
-extension SocketAddress {
-    /// `ip:port`, with IPv6 in brackets.
-    public var displayString: String {
-        guard let ip = ipAddress else { return "\(self)" }
-        let port = self.port ?? 0
-        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
     }
 }

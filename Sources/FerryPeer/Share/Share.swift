@@ -161,12 +161,16 @@ public final class Share: Sendable {
     static func status(_ path: String) -> FileStatus? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
+        return FileStatus(size: UInt64(info.st_size), modified: modificationTime(info), isRegular: info.st_mode & S_IFMT == S_IFREG)
+    }
+
+    /// A file's modification time in nanoseconds since 1970.
+    static func modificationTime(_ info: stat) -> Int64 {
         #if canImport(Darwin)
-        let modified = Int64(info.st_mtimespec.tv_sec) * 1_000_000_000 + Int64(info.st_mtimespec.tv_nsec)
+        Int64(info.st_mtimespec.tv_sec) * 1_000_000_000 + Int64(info.st_mtimespec.tv_nsec)
         #else
-        let modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
         #endif
-        return FileStatus(size: UInt64(info.st_size), modified: modified, isRegular: info.st_mode & S_IFMT == S_IFREG)
     }
 
     /// Like ``status(_:)``, but of a symlink itself rather than what it points to.

@@ -2,7 +2,7 @@ import ServiceLifecycle
 
 /// Rescans a ``Share`` at an interval, so that added, removed and changed files are announced within
 /// seconds.
-public struct ShareWatcher: Service {
+public struct ShareWatcher: Service, CustomStringConvertible {
     private let share: Share
     private let interval: Duration
 
@@ -10,6 +10,8 @@ public struct ShareWatcher: Service {
         self.share = share
         self.interval = interval
     }
+
+    public var description: String { "ShareWatcher(\(share.folder))" }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown { [share, interval] in

@@ -9,7 +9,7 @@ import ServiceLifecycle
 /// sends heartbeats, announces changes of the share as `ADD`/`REMOVE`, and reconnects with capped
 /// exponential backoff (at most ``maximumBackoff``) when the tracker goes away, announcing the whole
 /// share again.
-public final class TrackerSession: Service, Sendable {
+public final class TrackerSession: Service, Sendable, CustomStringConvertible {
     public struct Configuration: Sendable {
         public var server: Endpoint
         /// The address connections leave from (`nil` or `0.0.0.0`: the system chooses).
@@ -64,6 +64,8 @@ public final class TrackerSession: Service, Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
     }
+
+    public var description: String { "TrackerSession(\(configuration.server))" }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown { [self] in await connectLoop() }

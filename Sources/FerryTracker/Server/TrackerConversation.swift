@@ -36,6 +36,9 @@ public struct TrackerConversation: Sendable {
     public private(set) var peer: PeerID?
     private var fileCount = 0
     private var pendingUpdate: PendingUpdate?
+    /// After an aborted `UPDATE`, its remaining `FILE` lines are dropped without replies, so that the
+    /// abort stays the update's one reply.
+    private var fileLinesToSkip = 0
 
     public init(store: any TrackerStore, observedHost: String, logger: Logger) {
         self.store = store
@@ -56,6 +59,13 @@ public struct TrackerConversation: Sendable {
         case .invalid(.notUTF8):
             return abortingUpdate(.error(.malformed("line is not valid UTF-8")))
         case .line(let line):
+            if fileLinesToSkip > 0 {
+                if line.uppercased().hasPrefix("FILE") {
+                    fileLinesToSkip -= 1
+                    return nil
+                }
+                fileLinesToSkip = 0
+            }
             do {
                 return try await handle(TrackerRequest(parsing: line))
             } catch let error as TrackerProtocolError {
@@ -88,7 +98,11 @@ public struct TrackerConversation: Sendable {
                     .outOfSequence, "UPDATE aborted: \(missing) more FILE lines were expected; nothing changed")))
             }
             pendingUpdate!.received += 1
-            pendingUpdate!.files[entry.name] = entry
+            if pendingUpdate!.files.updateValue(entry, forKey: entry.name) != nil {
+                pendingUpdate!.refused.append(TrackerReplyLine(
+                    status: .malformed, isFinal: false,
+                    text: "duplicate name \(LineScanner.quote(entry.name.rawValue)) in this UPDATE; the last FILE line for it counts"))
+            }
             return try await completeUpdateIfDone()
         }
 
@@ -174,8 +188,9 @@ public struct TrackerConversation: Sendable {
     }
 
     private mutating func abortingUpdate(_ response: Response) -> Response {
-        guard pendingUpdate != nil else { return response }
+        guard let update = pendingUpdate else { return response }
         pendingUpdate = nil
+        fileLinesToSkip = update.expected - update.received
         return response
     }
 

@@ -10,7 +10,7 @@ import ServiceLifecycle
 /// Each connection runs in its own child task with its own ``TrackerConversation``; a slow, silent or
 /// hostile client costs one task and one socket and never holds up another. Registered peers that stay
 /// silent past the heartbeat timeout are closed and leave the index.
-public struct TrackerServer: Service {
+public struct TrackerServer: Service, CustomStringConvertible {
     public struct Configuration: Sendable {
         public var host: String
         public var port: Int
@@ -54,6 +54,8 @@ public struct TrackerServer: Service {
         self.onListening = onListening
     }
 
+    public var description: String { "TrackerServer(\(configuration.host):\(configuration.port))" }
+
     public func run() async throws {
         try await store.markAllPeersOffline()
         let server = try await ServerBootstrap(group: group)
@@ -68,7 +70,7 @@ public struct TrackerServer: Service {
                 }
             }
         let address = server.channel.localAddress!
-        logger.notice("tracker listening", metadata: ["address": "\(address)"])
+        logger.notice("tracker listening", metadata: ["address": "\(address.displayString)"])
         onListening(address)
 
         let connections = NIOLockedValueBox(0)
@@ -112,7 +114,7 @@ public struct TrackerServer: Service {
         let host = remote?.ipAddress ?? "unknown"
         let logger = {
             var logger = self.logger
-            logger[metadataKey: "client"] = "\(remote.map { "\($0)" } ?? "unknown")"
+            logger[metadataKey: "client"] = "\(remote?.displayString ?? "unknown")"
             return logger
         }()
         var conversation = TrackerConversation(store: store, observedHost: host, logger: logger)

@@ -54,7 +54,8 @@ public struct LineFrameDecoder: ByteToMessageDecoder, NIOSingleStepByteToMessage
                 buffer.moveReaderIndex(forwardBy: length + 1)
                 return nil  // the over-long line was already reported
             }
-            if length > maximumLineLength {
+            let endsWithCR = length > 0 && view[newline - 1] == UInt8(ascii: "\r")
+            if length - (endsWithCR ? 1 : 0) > maximumLineLength {
                 buffer.moveReaderIndex(forwardBy: length + 1)
                 return .invalid(.tooLong(limit: maximumLineLength))
             }

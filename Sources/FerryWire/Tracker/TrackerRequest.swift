@@ -51,8 +51,11 @@ public enum TrackerRequest: Hashable, Sendable {
                 try Self.expectEnd(&scanner)
                 self = .hello(tcpPort: UInt16(tcp), udpPort: UInt16(udp))
             case "UPDATE":
-                let count = try scanner.number("count", maximum: UInt64(TrackerLimits.maximumFilesPerPeer))
+                let count = try scanner.number("count")
                 try Self.expectEnd(&scanner)
+                guard count <= UInt64(TrackerLimits.maximumFilesPerPeer) else {
+                    throw TrackerProtocolError(.tooMany, "at most \(TrackerLimits.maximumFilesPerPeer) files per peer")
+                }
                 self = .update(count: Int(count))
             case "FILE":
                 self = .file(try Self.entry(&scanner))
