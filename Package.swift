@@ -65,6 +65,7 @@ let package = Package(
             name: "FerryPeer",
             dependencies: [
                 "FerryWire",
+                "FerryUDP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),

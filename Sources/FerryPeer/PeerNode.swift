@@ -39,6 +39,7 @@ public final class PeerNode: Sendable {
     public let share: Share
     public let session: TrackerSession
     public let fileServer: FileServer
+    public let udpServer: UDPFileServer
     public let watcher: ShareWatcher
     private let logger: Logger
     private let group: any EventLoopGroup
@@ -49,7 +50,10 @@ public final class PeerNode: Sendable {
         let fileServer = FileServer(configuration: self.fileServer.configuration, share: share, logger: logger, group: group,
                                     onListening: onListening)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            if serveFiles { group.addTask { try await fileServer.run() } }
+            if serveFiles {
+                group.addTask { try await fileServer.run() }
+                group.addTask { try await self.udpServer.run() }
+            }
             group.addTask { try await self.watcher.run() }
             group.addTask { try await self.session.run() }
             defer { group.cancelAll() }
@@ -78,18 +82,20 @@ public final class PeerNode: Sendable {
         fileServer = FileServer(
             configuration: .init(host: configuration.host, port: configuration.port, rateLimiter: limiter),
             share: share, logger: logger, group: group)
+        udpServer = UDPFileServer(configuration: .init(host: configuration.host, port: configuration.port),
+                                  share: share, logger: logger, group: group)
         session = TrackerSession(
             configuration: .init(server: configuration.server, localHost: configuration.host,
-                                 sourcePort: configuration.sourcePort, tcpPort: configuration.port, udpPort: 0),
+                                 sourcePort: configuration.sourcePort, tcpPort: configuration.port, udpPort: configuration.port),
             share: share, logger: logger, group: group)
         watcher = ShareWatcher(share: share, interval: configuration.rescanInterval)
     }
 
-    /// The services to run: the file server, the share watcher and the tracker session.
-    public var services: [any Service] { [fileServer, watcher, session] }
+    /// The services to run: the file servers (TCP and UDP), the share watcher and the tracker session.
+    public var services: [any Service] { [fileServer, udpServer, watcher, session] }
 
     /// A downloader into this peer's download folder, looking names up through its tracker session.
-    public func downloader(overwrite: Bool = false, transports: [Transport] = [.tcp]) -> Downloader {
+    public func downloader(overwrite: Bool = false, transports: [Transport] = Transport.preferring(.tcp)) -> Downloader {
         let sharesDownloads = Share.realPath(configuration.downloadFolder) == share.realFolder
         return Downloader(
             configuration: .init(folder: configuration.downloadFolder, overwrite: overwrite, transports: transports,

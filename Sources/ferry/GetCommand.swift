@@ -58,7 +58,7 @@ struct GetCommand: AsyncParsableCommand {
             throw CommandFailure("cannot reach the tracker at \(endpoint): \(error). Start one with `ferry server` or pass --server HOST[:PORT].")
         }
         let downloader = Downloader(
-            configuration: .init(folder: downloads, overwrite: overwrite, transports: [transport], localHost: host),
+            configuration: .init(folder: downloads, overwrite: overwrite, transports: Transport.preferring(transport), localHost: host),
             holders: connection, logger: logger)
         let display = ProgressDisplay(terminal: terminal)
         let outcomes = await downloader.download(names) { event in

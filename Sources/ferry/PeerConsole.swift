@@ -119,7 +119,7 @@ struct PeerConsole: Service, CustomStringConvertible {
         saveInfo(info)
         let display = ProgressDisplay(terminal: terminal)
         let start = ContinuousClock.now
-        let outcomes = await node.downloader(overwrite: overwrite, transports: [transport])
+        let outcomes = await node.downloader(overwrite: overwrite, transports: Transport.preferring(transport))
             .download(names, lookups: results) { display.handle($0) }
         let good = outcomes.filter(\.succeeded)
         let bytes = outcomes.filter { $0.status == .ok }.reduce(0) { $0 + $1.bytes }

@@ -38,14 +38,15 @@ public final class Downloader: Sendable {
         /// Replace an existing file with different content (otherwise it is `refused`).
         public var overwrite: Bool
         public var maximumParallel: Int
-        /// The transports to try, in order of preference, for each holder.
+        /// The transports to try, in order of preference: every holder is tried with the first, then
+        /// every holder with the next (a peer whose UDP is blocked may still answer over TCP).
         public var transports: [Transport]
         /// The address connections leave from, if set.
         public var localHost: String?
         public var stallTimeout: TimeAmount
         public var connectTimeout: TimeAmount
 
-        public init(folder: String, overwrite: Bool = false, maximumParallel: Int = 8, transports: [Transport] = [.tcp],
+        public init(folder: String, overwrite: Bool = false, maximumParallel: Int = 8, transports: [Transport] = Transport.preferring(.tcp),
                     localHost: String? = nil, stallTimeout: TimeAmount = .seconds(10), connectTimeout: TimeAmount = .seconds(5)) {
             self.folder = folder
             self.overwrite = overwrite
@@ -170,15 +171,20 @@ public final class Downloader: Sendable {
             return finish(.failed, error.message)
         }
         var plan = FailoverPlan(size: chosen.size, candidates: candidates(chosen.holders), received: part.length)
-        let fetcher = TCPFetcher(connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
-                                 localHost: configuration.localHost, group: group)
+        let tcp = TCPFetcher(connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
+                             localHost: configuration.localHost, group: group)
+        let udp = UDPFetcher(localHost: configuration.localHost, group: group)
         while true {
             switch plan.nextAction() {
             case .fetch(let candidate, let offset):
                 let peer = candidate.holder.description
                 events(.attemptStarted(name: raw, peer: peer, transport: candidate.transport, offset: offset, size: chosen.size))
-                let result = await fetcher.fetch(name, size: chosen.size, digest: chosen.digest, from: candidate.holder, into: part) { received in
+                let progress = { (received: UInt64) in
                     events(.progress(name: raw, received: offset + received, size: chosen.size))
+                }
+                let result = switch candidate.transport {
+                case .tcp: await tcp.fetch(name, size: chosen.size, digest: chosen.digest, from: candidate.holder, into: part, progress: progress)
+                case .udp: await udp.fetch(name, size: chosen.size, digest: chosen.digest, from: candidate.holder, into: part, progress: progress)
                 }
                 plan.record(candidate, bytes: result.bytes, error: result.error, message: result.message)
                 outcome.bytes += result.bytes
@@ -231,8 +237,8 @@ public final class Downloader: Sendable {
     }
 
     private func candidates(_ holders: [Holder]) -> [FailoverPlan.Candidate] {
-        holders.flatMap { holder in
-            configuration.transports.compactMap { transport in
+        configuration.transports.flatMap { transport in
+            holders.compactMap { holder in
                 transport == .udp && holder.udpPort == 0 ? nil : FailoverPlan.Candidate(holder: holder, transport: transport)
             }
         }

@@ -47,4 +47,9 @@ public enum TransferError: String, Error, Sendable, Codable, CaseIterable {
 public enum Transport: String, Sendable, Codable, CaseIterable, Hashable {
     case tcp
     case udp
+
+    /// `preferred` first, then the other transport as a fallback.
+    public static func preferring(_ preferred: Transport) -> [Transport] {
+        [preferred] + allCases.filter { $0 != preferred }
+    }
 }

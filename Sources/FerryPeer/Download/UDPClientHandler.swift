@@ -1,0 +1,135 @@
+import FerryUDP
+import NIOCore
+
+/// What the UDP download's handler reports to the task that writes the part file.
+enum UDPDownloadEvent: Sendable {
+    /// The server accepted the request.
+    case response(UDPResponseFrame)
+    /// File bytes in order, gathered from many datagrams.
+    case data(ByteBuffer)
+    /// The transfer ended.
+    case closed(UDPTransferOutcome)
+    /// The peer's UDP port is closed (ICMP port unreachable) or the socket failed.
+    case unreachable(String)
+}
+
+/// Commands from the download task to its handler.
+enum UDPDownloadCommand: Sendable {
+    /// Sends the first INITIAL.
+    case start
+    /// The task has written `n` bytes: grant the sender more credit.
+    case consumed(Int)
+    /// Stop: the content is not what was announced, or the download was cancelled.
+    case abort(FerryUDPError)
+}
+
+/// The client side of Ferry's UDP protocol on the event loop: feeds datagrams to a pure
+/// ``UDPReceiverStateMachine``, sends what it produces, keeps its one timer, and hands file bytes to
+/// the download task in large chunks (not one event per datagram).
+final class UDPClientHandler: ChannelDuplexHandler {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    typealias OutboundIn = UDPDownloadCommand
+    typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+    /// Bytes gathered before they are handed over even within one read burst.
+    static let chunkSize = 1 << 20
+
+    private let clock = ContinuousClock()
+    private var machine: UDPReceiverStateMachine<ContinuousClock.Instant>
+    private let server: SocketAddress
+    private let events: AsyncStream<UDPDownloadEvent>.Continuation
+    private var timer: Scheduled<Void>?
+    private var pending: ByteBuffer?
+    private var finished = false
+
+    init(configuration: UDPConfiguration, request: UDPRequestFrame, server: SocketAddress,
+         events: AsyncStream<UDPDownloadEvent>.Continuation) {
+        self.machine = UDPReceiverStateMachine(configuration: configuration, request: request, now: clock.now)
+        self.server = server
+        self.events = events
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = unwrapInboundIn(data)
+        guard envelope.remoteAddress == server else { return }
+        let now = clock.now
+        for datagram in UDPServerHandler.segments(of: envelope) {
+            machine.receive(datagram: datagram, at: now)
+        }
+        drain(context: context, now: now, handOver: false)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        handOverPending()
+        context.flush()
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .start: break
+        case .consumed(let count): machine.consumed(bytes: count)
+        case .abort(let error): machine.abort(error)
+        }
+        promise?.succeed()
+        drain(context: context, now: clock.now, handOver: true)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        finish(.unreachable("\(error)"))
+        context.close(promise: nil)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        finish(.closed(.failed(FerryUDPError(.cancelled, reason: "the download ended"))))
+    }
+
+    /// Passes on the machine's events, sends its datagrams and re-arms its timer.
+    private func drain(context: ChannelHandlerContext, now: ContinuousClock.Instant, handOver: Bool) {
+        while let event = machine.nextEvent() {
+            switch event {
+            case .response(let response):
+                events.yield(.response(response))
+            case .data(_, var bytes):
+                if pending == nil { pending = bytes } else { pending!.writeBuffer(&bytes) }
+                if pending!.readableBytes >= Self.chunkSize { handOverPending() }
+            case .complete:
+                handOverPending()
+            case .closed(let outcome):
+                handOverPending()
+                finish(.closed(outcome))
+            }
+        }
+        if handOver { handOverPending() }
+        while let datagram = machine.nextDatagram(at: now) {
+            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: server, data: datagram)), promise: nil)
+        }
+        context.flush()
+        timer?.cancel()
+        timer = nil
+        if let deadline = machine.nextDeadline, !finished {
+            let delay = max(now.duration(to: deadline), .zero)
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            timer = context.eventLoop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
+                let (handler, context) = loopBound.value
+                handler.timer = nil
+                let now = handler.clock.now
+                handler.machine.handleTimeout(at: now)
+                handler.drain(context: context, now: now, handOver: true)
+            }
+        }
+    }
+
+    private func handOverPending() {
+        guard let bytes = pending, bytes.readableBytes > 0 else { return }
+        pending = nil
+        events.yield(.data(bytes))
+    }
+
+    private func finish(_ event: UDPDownloadEvent) {
+        guard !finished else { return }
+        finished = true
+        events.yield(event)
+        events.finish()
+    }
+}

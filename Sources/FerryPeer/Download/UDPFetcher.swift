@@ -1,0 +1,106 @@
+import FerryUDP
+import FerryWire
+import NIOCore
+import NIOPosix
+
+/// Fetches one range of one file from one peer over Ferry's UDP protocol into a ``PartFile``: the
+/// counterpart of ``TCPFetcher``, with the same result codes.
+struct UDPFetcher: Sendable {
+    var configuration = UDPConfiguration()
+    /// The address the socket is bound to, if set.
+    var localHost: String?
+    var group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+
+    func fetch(
+        _ name: SharedFileName,
+        size: UInt64,
+        digest: ContentDigest,
+        from holder: Holder,
+        into part: PartFile,
+        progress: (UInt64) -> Void
+    ) async -> TCPFetcher.Result {
+        let offset = part.length
+        let (events, continuation) = AsyncStream.makeStream(of: UDPDownloadEvent.self)
+        let channel: any Channel
+        do {
+            let server = try SocketAddress(ipAddress: holder.host, port: Int(holder.udpPort))
+            let request = UDPRequestFrame(name: name.rawValue, start: offset)
+            let configuration = self.configuration
+            channel = try await DatagramBootstrap(group: group)
+                .channelOption(.socketOption(.so_rcvbuf), value: UDPFileServer.socketBufferSize)
+                .channelOption(.datagramVectorReadMessageCount, value: 32)
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 2048))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            UDPClientHandler(configuration: configuration, request: request, server: server, events: continuation))
+                    }
+                }
+                .bind(host: localHost.flatMap { $0 == "0.0.0.0" ? nil : $0 } ?? (server.protocol == .inet6 ? "::" : "0.0.0.0"), port: 0)
+                .get()
+            try await channel.connect(to: server).get()
+            try await channel.writeAndFlush(UDPDownloadCommand.start).get()
+        } catch {
+            continuation.finish()
+            return .init(bytes: 0, error: .connectFailed, message: TCPFetcher.describe(connectError: error, timeout: .seconds(5)))
+        }
+        defer { channel.close(promise: nil) }
+
+        var received: UInt64 = 0
+        var answered = false
+        return await withTaskCancellationHandler {
+            for await event in events {
+                switch event {
+                case .response(let response):
+                    answered = true
+                    guard response.fileSize == size, response.sha256Hex == digest.hex else {
+                        channel.writeAndFlush(UDPDownloadCommand.abort(FerryUDPError(.cancelled, reason: "wrong content")), promise: nil)
+                        return .init(bytes: 0, error: .wrongContent,
+                                     message: "peer offers \(response.fileSize) bytes with SHA-256 \(response.sha256Hex.prefix(12))…, not the announced \(size) bytes with \(digest.shortHex)…")
+                    }
+                    guard response.start == offset, response.end == size else {
+                        channel.writeAndFlush(UDPDownloadCommand.abort(FerryUDPError(.protocolViolation)), promise: nil)
+                        return .init(bytes: 0, error: .protocolError, message: "peer answered another range")
+                    }
+                case .data(let bytes):
+                    do {
+                        try part.append(bytes)
+                    } catch {
+                        channel.writeAndFlush(UDPDownloadCommand.abort(FerryUDPError(.ioError)), promise: nil)
+                        return .init(bytes: received, error: .ioError, message: "\(error)")
+                    }
+                    received += UInt64(bytes.readableBytes)
+                    progress(received)
+                    channel.writeAndFlush(UDPDownloadCommand.consumed(bytes.readableBytes), promise: nil)
+                case .closed(.completed):
+                    guard offset + received == size else {
+                        return .init(bytes: received, error: .protocolError, message: "transfer ended after \(received) bytes")
+                    }
+                    return .init(bytes: received, error: nil)
+                case .closed(.failed(let error)):
+                    return Self.result(for: error, received: received, answered: answered)
+                case .unreachable(let reason):
+                    return .init(bytes: received, error: answered ? .closedEarly : .connectFailed, message: reason)
+                }
+            }
+            return .init(bytes: received, error: .closedEarly, message: "cancelled")
+        } onCancel: {
+            channel.writeAndFlush(UDPDownloadCommand.abort(FerryUDPError(.cancelled)), promise: nil)
+        }
+    }
+
+    /// The transfer error for how a UDP transfer failed.
+    static func result(for error: FerryUDPError, received: UInt64, answered: Bool) -> TCPFetcher.Result {
+        let code: TransferError = switch error.code {
+        case .notFound: .notFound
+        case .badName: .badName
+        case .badRange: .badRange
+        case .busy: .busy
+        case .idleTimeout: answered ? .stalled : .connectFailed
+        case .ioError: .peerError
+        default: answered ? .closedEarly : .protocolError
+        }
+        let message = error.code == .idleTimeout && !answered ? "no answer over UDP" : "\(error)"
+        return .init(bytes: received, error: code, message: message)
+    }
+}

@@ -1,0 +1,82 @@
+import FerryUDP
+import FerryWire
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The peer's UDP file server: Ferry's reliable UDP protocol (docs/PROTOCOL.md) on the same port
+/// number as TCP. All transfers share the one socket; a ``UDPServerHandler`` on the event loop
+/// demultiplexes them by connection ID.
+public struct UDPFileServer: Service, CustomStringConvertible {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var connection: UDPConfiguration
+        public var maximumConnections: Int
+
+        public init(host: String = "0.0.0.0", port: Int = 5555, connection: UDPConfiguration = UDPConfiguration(),
+                    maximumConnections: Int = 1024) {
+            self.host = host
+            self.port = port
+            self.connection = connection
+            self.maximumConnections = maximumConnections
+        }
+    }
+
+    /// Socket buffers large enough for a window of datagrams at loopback speeds.
+    static let socketBufferSize = 8 << 20
+
+    public let configuration: Configuration
+    private let share: Share
+    private let logger: Logger
+    private let group: any EventLoopGroup
+    private let onListening: @Sendable (SocketAddress) -> Void
+
+    public init(configuration: Configuration, share: Share, logger: Logger,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.share = share
+        self.logger = logger
+        self.group = group
+        self.onListening = onListening
+    }
+
+    public var description: String { "UDPFileServer(\(configuration.host):\(configuration.port))" }
+
+    public func run() async throws {
+        let demultiplexerConfiguration = UDPServerDemultiplexer<ContinuousClock.Instant, SocketAddress>.Configuration(
+            connection: configuration.connection, maximumConnections: configuration.maximumConnections)
+        let provider = ShareUDPFileProvider(share: share)
+        let logger = self.logger
+        let channel: any Channel
+        do {
+            channel = try await DatagramBootstrap(group: group)
+                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                .channelOption(.socketOption(.so_rcvbuf), value: Self.socketBufferSize)
+                .channelOption(.socketOption(.so_sndbuf), value: Self.socketBufferSize)
+                .channelOption(.datagramVectorReadMessageCount, value: 32)
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 2048))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            UDPServerHandler(configuration: demultiplexerConfiguration, provider: provider, logger: logger))
+                    }
+                }
+                .bind(host: configuration.host, port: configuration.port)
+                .get()
+        } catch {
+            throw PeerError(.badConfiguration, "cannot serve files over UDP on \(configuration.host):\(configuration.port): \(error); "
+                + "is another peer using that address? Pass --host or --port")
+        }
+        let address = channel.localAddress!
+        logger.notice("serving files over UDP", metadata: ["address": "\(address.displayString)"])
+        onListening(address)
+        await withTaskCancellationOrGracefulShutdownHandler {
+            try? await channel.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,67 @@
+/// The tunables of a Ferry UDP connection, shared by both ends.
+///
+/// The defaults follow RFC 9000/9002 where those give one (initial RTT, maximum ack delay, ack
+/// every second ack-eliciting packet) and suit a LAN or the Internet alike.
+public struct UDPConfiguration: Hashable, Sendable {
+    /// The largest UDP payload to send, header included: 1200 (any IPv6 path) up to 65 507.
+    /// Use 1452 on a known 1500-byte Ethernet path. INITIALs are always exactly 1200 bytes.
+    public var maximumDatagramSize: Int
+    /// The connection ends with `idleTimeout` when nothing arrives from the peer for this long.
+    public var idleTimeout: Duration
+    /// The longest an endpoint delays an acknowledgement; also assumed of the peer.
+    public var maxAckDelay: Duration
+    /// An ACK is sent at once after this many unacknowledged ack-eliciting packets.
+    public var ackElicitingThreshold: Int
+    /// The RTT assumed before the first measurement.
+    public var initialRTT: Duration
+    /// The receiver's flow-control window: how many bytes past what the application consumed the
+    /// sender may send. Bounds the receiver's buffering.
+    public var receiveWindow: Int
+    /// The sender's congestion controller.
+    public var congestionControl: UDPCongestionAlgorithm
+    /// The congestion window before any acknowledgement, in datagrams.
+    public var initialWindowPackets: Int
+    /// How many RETRY packets a client accepts before giving up.
+    public var maximumRetries: Int
+
+    /// The default configuration.
+    public init(
+        maximumDatagramSize: Int = UDPWireLimits.defaultMaximumDatagramSize,
+        idleTimeout: Duration = .seconds(10),
+        maxAckDelay: Duration = .milliseconds(25),
+        ackElicitingThreshold: Int = 2,
+        initialRTT: Duration = .milliseconds(333),
+        receiveWindow: Int = 16 << 20,
+        congestionControl: UDPCongestionAlgorithm = .bbr,
+        initialWindowPackets: Int = 10,
+        maximumRetries: Int = 4
+    ) {
+        self.maximumDatagramSize = maximumDatagramSize
+        self.idleTimeout = idleTimeout
+        self.maxAckDelay = maxAckDelay
+        self.ackElicitingThreshold = ackElicitingThreshold
+        self.initialRTT = initialRTT
+        self.receiveWindow = receiveWindow
+        self.congestionControl = congestionControl
+        self.initialWindowPackets = initialWindowPackets
+        self.maximumRetries = maximumRetries
+    }
+
+    /// How long a receiver stays silent before sending a PING to keep the connection alive.
+    var keepAliveInterval: Duration {
+        self.idleTimeout / 3
+    }
+
+    /// Checks the values a state machine relies on (programming errors, not network input).
+    func validate() {
+        precondition(
+            (UDPWireLimits.minimumInitialDatagramSize...UDPWireLimits.maximumDatagramSize).contains(
+                self.maximumDatagramSize
+            ),
+            "maximumDatagramSize must be in 1200...65507"
+        )
+        precondition(self.idleTimeout > .zero && self.maxAckDelay >= .zero && self.initialRTT > .zero)
+        precondition(self.ackElicitingThreshold >= 1 && self.initialWindowPackets >= 2 && self.maximumRetries >= 1)
+        precondition(self.receiveWindow >= self.maximumDatagramSize, "receiveWindow must hold one datagram")
+    }
+}

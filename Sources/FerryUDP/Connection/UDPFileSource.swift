@@ -1,0 +1,30 @@
+import NIOCore
+
+/// A file a server can send: its size, digest and random-access reads.
+///
+/// ``read(offset:count:)`` is called from the sender state machine while it builds a datagram, so it
+/// must be quick: reading from the page cache, a memory map or a prefetched window.
+public protocol UDPFileSource {
+    /// The size of the whole file in bytes.
+    var size: UInt64 { get }
+    /// SHA-256 of the whole file, 64 lowercase hexadecimal characters.
+    var sha256Hex: String { get }
+    /// Returns exactly `count` bytes starting at `offset` (the range always lies within the file).
+    /// A shorter result or a thrown error ends the transfer with `ioError`.
+    func read(offset: UInt64, count: Int) throws -> ByteBuffer
+}
+
+/// Finds the file a REQUEST names.
+public protocol UDPFileProvider {
+    /// The source serving `name`, or the error to send back: `notFound`, `badName` or `busy` (any
+    /// other code is passed through). Range checks are the state machine's job.
+    func lookup(name: String) -> Result<any UDPFileSource, FerryUDPError>
+}
+
+/// How a transfer ended.
+public enum UDPTransferOutcome: Hashable, Sendable {
+    /// Every requested byte reached the receiver.
+    case completed
+    /// The transfer failed; the error says why (also when the peer closed with that code).
+    case failed(FerryUDPError)
+}

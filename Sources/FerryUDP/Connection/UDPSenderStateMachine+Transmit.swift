@@ -1,0 +1,171 @@
+import NIOCore
+
+extension UDPSenderStateMachine {
+    /// The next datagram to send now, or `nil` when there is nothing to send or the congestion window
+    /// or the pacer holds it back (``nextDeadline`` then says when to ask again, unless an ACK must
+    /// arrive first). Call repeatedly after every input until it returns `nil`.
+    public mutating func nextDatagram(at now: Instant) -> ByteBuffer? {
+        switch self.state {
+        case .closed:
+            return nil
+        case .closing(let until, let frame, let outcome, let sendClose):
+            guard sendClose else {
+                return nil
+            }
+            self.state = .closing(until: until, frame: frame, outcome: outcome, sendClose: false)
+            var builder = self.core.makeBuilder()
+            self.core.appendAck(to: &builder, force: true, at: now)
+            builder.append(.close(frame))
+            return self.core.finish(builder, at: now)
+        case .transferring:
+            break
+        }
+        if self.wantsToSendAckEliciting {
+            if self.mayTransmit(at: now) {
+                return self.makeAckElicitingPacket(at: now)
+            }
+        } else if self.windowHasRoom {
+            self.core.recovery.markAppLimited()
+        }
+        guard self.core.acks.isDue(at: now) else {
+            return nil
+        }
+        var builder = self.core.makeBuilder()
+        self.core.appendAck(to: &builder, at: now)
+        return builder.isEmpty ? nil : self.core.finish(builder, at: now)
+    }
+
+    /// When the driver must call ``handleTimeout(at:)`` (and then ``nextDatagram(at:)``) at the
+    /// latest: the earliest of the idle timeout, loss detection, probe timeout, delayed ACK, pacing
+    /// release and closing deadline. `nil` once closed.
+    public var nextDeadline: Instant? {
+        switch self.state {
+        case .closed:
+            return nil
+        case .closing(let until, _, _, _):
+            return until
+        case .transferring:
+            var pacing: Instant? = nil
+            if self.wantsToSendAckEliciting, self.core.probesToSend == 0, self.windowHasRoom {
+                pacing = self.pacer.releaseTime(
+                    for: self.core.configuration.maximumDatagramSize,
+                    rate: self.congestion.pacingRate
+                )
+            }
+            return Instant.earliest(
+                self.core.idleDeadline,
+                self.core.recovery.timer?.deadline,
+                self.core.acks.deadline,
+                pacing
+            )
+        }
+    }
+
+    /// Runs whatever timers expired by `now`: idle timeout, loss detection, probe timeout, closing.
+    public mutating func handleTimeout(at now: Instant) {
+        switch self.state {
+        case .closed:
+            return
+        case .closing(let until, _, let outcome, _):
+            if until <= now {
+                self.state = .closed(outcome)
+            }
+            return
+        case .transferring:
+            break
+        }
+        if self.core.idleDeadline <= now {
+            self.state = .closed(.failed(FerryUDPError(.idleTimeout, reason: "no packet from the client")))
+            return
+        }
+        guard let timer = self.core.recovery.timer, timer.deadline <= now else {
+            return
+        }
+        if let lost = self.core.onRecoveryTimeout(at: now) {
+            self.onLost(lost, at: now)
+            return
+        }
+        // Probe timeout: two ack-eliciting packets regardless of the window, carrying the oldest
+        // unacknowledged data again if there is nothing else to send.
+        self.core.probesToSend = 2
+        if !self.hasContentToSend {
+            self.requeue(self.core.recovery.oldestInFlightFrames)
+        }
+    }
+
+    private var hasContentToSend: Bool {
+        self.responseState == .pending || self.stream.hasDataToSend
+    }
+
+    private var wantsToSendAckEliciting: Bool {
+        self.hasContentToSend || self.core.probesToSend > 0
+    }
+
+    private var windowHasRoom: Bool {
+        self.core.recovery.bytesInFlight + self.core.configuration.maximumDatagramSize
+            <= self.congestion.congestionWindow
+    }
+
+    private func mayTransmit(at now: Instant) -> Bool {
+        if self.core.probesToSend > 0 {
+            return true
+        }
+        guard self.windowHasRoom else {
+            return false
+        }
+        let release = self.pacer.releaseTime(
+            for: self.core.configuration.maximumDatagramSize,
+            rate: self.congestion.pacingRate
+        )
+        return release.map { $0 <= now } ?? true
+    }
+
+    private mutating func makeAckElicitingPacket(at now: Instant) -> ByteBuffer? {
+        var builder = self.core.makeBuilder()
+        self.core.appendAck(to: &builder, at: now)
+        if self.responseState == .pending, builder.append(.response(self.response), sent: .response) {
+            self.responseState = .inFlight
+        }
+        do {
+            try self.appendStreamFrames(to: &builder)
+        } catch {
+            self.close(with: error, at: now)
+            return self.nextDatagram(at: now)
+        }
+        if !builder.isAckEliciting {
+            builder.append(.ping, sent: .ping)
+        }
+        let datagram = self.core.finish(builder, at: now)
+        let rate = self.congestion.pacingRate
+        self.congestion.onPacketSent(
+            bytes: datagram.readableBytes,
+            bytesInFlight: self.core.recovery.bytesInFlight,
+            at: now
+        )
+        self.pacer.onPacketSent(bytes: datagram.readableBytes, rate: rate, at: now)
+        return datagram
+    }
+
+    private mutating func appendStreamFrames(to builder: inout UDPPacketBuilder) throws(FerryUDPError) {
+        while builder.remaining > UDPStreamFrame.overhead {
+            let room = min(builder.remaining - UDPStreamFrame.overhead, Int(UInt16.max))
+            guard let (range, isRetransmission) = self.stream.nextChunk(maxLength: room) else {
+                return
+            }
+            let count = Int(range.upperBound - range.lowerBound)
+            let data: ByteBuffer
+            do {
+                data = try self.source.read(offset: range.lowerBound, count: count)
+            } catch {
+                throw FerryUDPError(.ioError, reason: "reading the file failed: \(error)")
+            }
+            guard data.readableBytes == count else {
+                throw FerryUDPError(.ioError, reason: "the file is shorter than announced")
+            }
+            builder.append(.stream(UDPStreamFrame(offset: range.lowerBound, data: data)), sent: .stream(range))
+            if isRetransmission {
+                self.core.countRetransmission(bytes: count)
+            }
+        }
+    }
+}

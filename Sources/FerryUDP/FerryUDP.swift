@@ -1,2 +1,0 @@
-// Ferry's reliable UDP transport arrives with issue 4.
-enum FerryUDPPlaceholder {}
