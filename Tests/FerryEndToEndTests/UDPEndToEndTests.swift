@@ -1,0 +1,170 @@
+import FerryPeer
+import FerryUDP
+import FerryWire
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Testing
+
+extension EndToEndTests {
+    @Suite("UDP transfers over loopback")
+    struct UDPTransferTests {
+        /// The payload of a full 1200-byte datagram: 1200 − 26 (header) − 11 (STREAM frame).
+        static let payload = 1163
+
+        @Test("sizes around the datagram boundary, 0 and 1 byte, and 64 MiB arrive intact over UDP")
+        func sizes() async throws {
+            let temporary = try TemporaryFolder()
+            defer { temporary.remove() }
+            let tracker = try await TestTracker.start()
+            let p = Self.payload
+            let sizes = [0, 1, p - 1, p, p + 1, 2 * p - 1, 2 * p, 2 * p + 1, 64 << 20]
+            var files: [String: [UInt8]] = [:]
+            for size in sizes { files["size-\(size).bin"] = sampleBytes(count: size, seed: UInt64(size) + 100) }
+            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: files)
+            let into = try temporary.subfolder("client")
+            let names = sizes.map { "size-\($0).bin" }
+            let outcomes = try await download(names, from: tracker, into: into, transports: [.udp])
+            #expect(outcomes.map(\.status) == Array(repeating: .ok, count: names.count))
+            #expect(outcomes.allSatisfy { $0.transport == .udp })
+            for name in names {
+                #expect(contents(of: into + "/" + name) == files[name], "\(name) differs")
+            }
+            await peer.kill()
+            await tracker.stop()
+        }
+
+        @Test("many concurrent UDP transfers from one peer share its one port")
+        func concurrentTransfers() async throws {
+            let temporary = try TemporaryFolder()
+            defer { temporary.remove() }
+            let tracker = try await TestTracker.start()
+            let bytes = sampleBytes(count: 1 << 20, seed: 200)
+            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["shared.bin": bytes])
+            let results = try await withThrowingTaskGroup(of: (String, DownloadOutcome?).self) { group in
+                for index in 0..<12 {
+                    let into = try temporary.subfolder("client-\(index)")
+                    group.addTask { (into, try await download(["shared.bin"], from: tracker, into: into, transports: [.udp]).first) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.count == 12)
+            for (folder, outcome) in results {
+                #expect(outcome?.status == .ok && outcome?.transport == .udp)
+                #expect(contents(of: folder + "/shared.bin") == bytes)
+            }
+            await peer.kill()
+            await tracker.stop()
+        }
+
+        @Test("garbage and spoofed datagrams get nothing, or never more than 3x what they sent")
+        func hostileDatagrams() async throws {
+            let temporary = try TemporaryFolder()
+            defer { temporary.remove() }
+            let tracker = try await TestTracker.start()
+            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["f": [1, 2, 3]])
+            let server = try SocketAddress(ipAddress: "127.0.0.2", port: 5555)
+            let (socket, collector) = try await DatagramCollector.bind(host: "127.0.0.9")
+            var generator = SplitMix64(seed: 7)
+            var sent = 0
+            func send(_ bytes: [UInt8]) async throws {
+                sent += bytes.count
+                try await socket.writeAndFlush(AddressedEnvelope(remoteAddress: server, data: ByteBuffer(bytes: bytes)))
+            }
+            // Random bytes, and packets that look like Ferry's but name connections that do not exist.
+            for _ in 0..<200 {
+                try await send((0..<Int.random(in: 1...1400, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            }
+            for _ in 0..<200 {
+                var spoofed: [UInt8] = [UDPWireLimits.magic, 0x03]
+                spoofed += (0..<24).map { _ in UInt8.random(in: 0...255, using: &generator) }
+                spoofed += [0x01]  // a PING frame
+                try await send(spoofed)
+            }
+            // A real first packet, as a spoofed source would send it: only a small RETRY may come back.
+            var client = UDPReceiverStateMachine<ContinuousClock.Instant>(
+                configuration: UDPConfiguration(), request: UDPRequestFrame(name: "f"), now: .now)
+            let firstDatagram = client.nextDatagram(at: .now)
+            let initial = try #require(firstDatagram)
+            try await send(Array(initial.readableBytesView))
+            // A real INITIAL must get its RETRY: wait for it (bounded), then for any stragglers.
+            #expect(await eventually(within: .seconds(5)) { collector.datagrams.count >= 1 })
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(collector.datagrams.count == 1, "only the RETRY may be answered")
+            #expect(collector.byteCount <= 3 * initial.readableBytes)
+            #expect(collector.byteCount <= 3 * sent)
+            #expect(collector.byteCount < 100, "a RETRY is small")
+            try await socket.close()
+            await peer.kill()
+            await tracker.stop()
+        }
+
+        @Test("a peer killed mid-transfer over UDP: the next peer resumes from the offset received")
+        func killedMidTransfer() async throws {
+            let temporary = try TemporaryFolder()
+            defer { temporary.remove() }
+            let tracker = try await TestTracker.start()
+            let size = 24 << 20
+            let bytes = sampleBytes(count: size, seed: 300)
+            let first = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["big.bin": bytes])
+            let second = try await TestPeer.start(host: "127.0.0.3", tracker: tracker.endpoint, in: temporary, files: ["big.bin": bytes])
+            let into = try temporary.subfolder("client")
+            let killed = NIOLockedValueBox(false)
+            let outcome = try #require(try await download(["big.bin"], from: tracker, into: into, transports: [.udp]) { event in
+                if case .progress(_, let received, _) = event, received > size / 4,
+                   killed.withLockedValue({ let first = !$0; $0 = true; return first }) {
+                    Task { await first.kill() }
+                }
+            }.first)
+            #expect(outcome.status == .ok)
+            #expect(outcome.attempts.count == 2)
+            #expect(outcome.attempts.first?.peer == "127.0.0.2:5555" && outcome.attempts.first?.error != nil)
+            #expect(outcome.attempts.last?.peer == "127.0.0.3:5555" && outcome.attempts.last?.error == nil)
+            let total = outcome.attempts.reduce(UInt64(0)) { $0 + $1.bytes }
+            #expect(total == UInt64(size), "the second peer was not asked from the offset received")
+            #expect(contents(of: into + "/big.bin") == bytes)
+            await second.kill()
+            await tracker.stop()
+        }
+
+        @Test("through a relay that drops datagrams each way (percent), every byte arrives", arguments: [5, 20])
+        func lossyRelay(lossPercent: Int) async throws {
+            let temporary = try TemporaryFolder()
+            defer { temporary.remove() }
+            let tracker = try await TestTracker.start()
+            let bytes = sampleBytes(count: lossPercent >= 20 ? 300_000 : 3 << 20, seed: 400)
+            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["far.bin": bytes])
+            // The relay stands on 127.0.0.9 and is announced as a holder, so the download goes through it.
+            let relay = try await LossyRelay.start(host: "127.0.0.9", port: 5555, server: SocketAddress(ipAddress: "127.0.0.2", port: 5555),
+                                                   lossPercent: lossPercent, seed: 11)
+            let announcer = try await TrackerConnection.connect(to: tracker.endpoint, localHost: "127.0.0.9")
+            _ = try await announcer.hello(tcpPort: 5555, udpPort: 5555)
+            let entry = try #require(peer.node.share.snapshot.files[SharedFileName("far.bin")!]?.entry)
+            _ = try await announcer.announce([entry])
+
+            let into = try temporary.subfolder("client")
+            let connection = try await tracker.connect()
+            // The peer itself holds the file too; only the relay's entry is kept, so the bytes cross it.
+            let holders = try await connection.lookup(["far.bin"])
+            let viaRelay = holders.map { result in
+                guard case .found(let groups) = result.outcome else { return result }
+                return LookupResult(name: result.name, outcome: .found(groups.map { group in
+                    HolderGroup(size: group.size, digest: group.digest, holders: group.holders.filter { $0.host == "127.0.0.9" })
+                }))
+            }
+            let downloader = Downloader(configuration: .init(folder: into, transports: [.udp], localHost: "127.0.0.1"),
+                                        holders: connection, logger: quietLogger)
+            let outcome = try #require(await downloader.download(["far.bin"], lookups: viaRelay).first)
+            #expect(outcome.status == .ok)
+            #expect(outcome.attempts.map(\.peer) == ["127.0.0.9:5555"])
+            #expect(contents(of: into + "/far.bin") == bytes)
+            #expect(relay.dropped.withLockedValue { $0 } > 0, "the relay dropped nothing")
+            await connection.close()
+            await announcer.close()
+            await relay.stop()
+            await peer.kill()
+            await tracker.stop()
+        }
+    }
+}
