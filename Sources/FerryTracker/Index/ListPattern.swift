@@ -24,36 +24,40 @@ public struct ListPattern: Hashable, Sendable {
         case .substring(let text): return "%" + Self.escapeLike(text) + "%"
         case .glob(let glob):
             var out = ""
-            for character in glob {
-                switch character {
+            for scalar in glob.unicodeScalars {
+                switch scalar {
                 case "*": out.append("%")
                 case "?": out.append("_")
-                default: out += Self.escapeLike(String(character))
+                default: out += Self.escapeLike(String(scalar))
                 }
             }
             return out
         }
     }
 
-    /// Whether `name` matches, with the same meaning as ``likePattern``.
+    /// Whether `name` matches, with the same meaning as ``likePattern`` (which, like SQL `LIKE`, works on
+    /// Unicode scalars, not on user-perceived characters).
     public func matches(_ name: String) -> Bool {
         switch kind {
         case .everything:
             return true
         case .substring(let text):
-            return Self.folded(name).contains(Self.folded(text))
+            let needle = Array(Self.folded(text).unicodeScalars)
+            let haystack = Array(Self.folded(name).unicodeScalars)
+            guard needle.count <= haystack.count else { return false }
+            return (0...(haystack.count - needle.count)).contains { haystack[$0..<($0 + needle.count)].elementsEqual(needle) }
         case .glob(let glob):
-            return Self.globMatch(Array(Self.folded(glob)), Array(Self.folded(name)))
+            return Self.globMatch(Array(Self.folded(glob).unicodeScalars), Array(Self.folded(name).unicodeScalars))
         }
     }
 
     private static func escapeLike(_ text: String) -> String {
-        var out = ""
-        for character in text {
-            if character == "%" || character == "_" || character == "\\" { out.append("\\") }
-            out.append(character)
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if scalar == "%" || scalar == "_" || scalar == "\\" { out.append("\\") }
+            out.append(scalar)
         }
-        return out
+        return String(out)
     }
 
     private static func folded(_ text: String) -> String {
@@ -63,7 +67,7 @@ public struct ListPattern: Hashable, Sendable {
     }
 
     /// Iterative glob matching with backtracking to the last `*`: linear in practice, never exponential.
-    private static func globMatch(_ pattern: [Character], _ text: [Character]) -> Bool {
+    private static func globMatch(_ pattern: [Unicode.Scalar], _ text: [Unicode.Scalar]) -> Bool {
         var (p, t) = (0, 0)
         var star: Int?
         var starText = 0

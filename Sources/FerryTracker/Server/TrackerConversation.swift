@@ -124,10 +124,14 @@ public struct TrackerConversation: Sendable {
 
         case .add(let entry):
             guard let peer else { return .error(.init(.notRegistered, "say HELLO <tcp-port> <udp-port> first")) }
-            guard fileCount < TrackerLimits.maximumFilesPerPeer else {
-                return .error(.init(.tooMany, "at most \(TrackerLimits.maximumFilesPerPeer) files per peer"))
+            if try await store.addFile(entry, to: peer) {
+                // A new name counts against the limit; a changed file does not.
+                guard fileCount < TrackerLimits.maximumFilesPerPeer else {
+                    _ = try await store.removeFile(named: entry.name, from: peer)
+                    return .error(.init(.tooMany, "at most \(TrackerLimits.maximumFilesPerPeer) files per peer"))
+                }
+                fileCount += 1
             }
-            if try await store.addFile(entry, to: peer) { fileCount += 1 }
             return .final(.ok, "ADDED \(LineScanner.quote(entry.name.rawValue))")
 
         case .remove(let name):

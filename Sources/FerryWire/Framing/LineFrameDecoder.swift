@@ -44,15 +44,19 @@ public struct LineFrameDecoder: ByteToMessageDecoder, NIOSingleStepByteToMessage
     }
 
     public mutating func decode(buffer: inout ByteBuffer) throws -> LineFrame? {
-        let view = buffer.readableBytesView
-        let searchStart = view.startIndex + searchedBytes
-        if let newline = view[searchStart...].firstIndex(of: UInt8(ascii: "\n")) {
+        while true {
+            let view = buffer.readableBytesView
+            let searchStart = view.startIndex + searchedBytes
+            guard let newline = view[searchStart...].firstIndex(of: UInt8(ascii: "\n")) else {
+                return try noNewlineYet(&buffer)
+            }
             let length = newline - view.startIndex
             searchedBytes = 0
             if discarding {
+                // The rest of an over-long line, already reported: skip it and look at the next line.
                 discarding = false
                 buffer.moveReaderIndex(forwardBy: length + 1)
-                return nil  // the over-long line was already reported
+                continue
             }
             let endsWithCR = length > 0 && view[newline - 1] == UInt8(ascii: "\r")
             if length - (endsWithCR ? 1 : 0) > maximumLineLength {
@@ -61,12 +65,14 @@ public struct LineFrameDecoder: ByteToMessageDecoder, NIOSingleStepByteToMessage
             }
             var line = buffer.readSlice(length: length)!
             buffer.moveReaderIndex(forwardBy: 1)
-            if line.readableBytesView.last == UInt8(ascii: "\r") {
+            if endsWithCR {
                 line.moveWriterIndex(to: line.writerIndex - 1)
             }
             return Self.frame(from: line)
         }
-        // No newline yet.
+    }
+
+    private mutating func noNewlineYet(_ buffer: inout ByteBuffer) throws -> LineFrame? {
         if discarding {
             buffer.moveReaderIndex(forwardBy: buffer.readableBytes)
             searchedBytes = 0

@@ -1,0 +1,145 @@
+@testable import FerryPeer
+import FerryWire
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Known SHA-256 values, from Python's hashlib.
+enum Vectors {
+    static let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    static let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    static let ab = "fb8e20fc2e4c3f248c60c39bd652f3c1347298bb977b8b4d5903b85055620603"
+    static let helloWorld = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+    /// 3 MiB + 7 bytes of `i % 251`: more than one read chunk, not a multiple of it.
+    static let pattern = "f578a61853ca2f4272dba551bd868420e22302fbb6d6dfc0cc80da1d2c7b779f"
+    static let patternFirstMiB = "631b84027d6b9e52b539c4e8373622d23032dfadc64d60af87339c9037e4f769"
+    static let patternFirstMiBPlusOne = "5769f52bc3eef28afa39c6fc68cadb7d0bd69812ae3a3d71452f519ec3c7aa56"
+    static let patternCount = 3 * 1024 * 1024 + 7
+    static var patternBytes: [UInt8] { (0..<patternCount).map { UInt8($0 % 251) } }
+}
+
+func sha(_ hex: String) -> ContentDigest { ContentDigest(hex: hex)! }
+
+func fileName(_ raw: String) -> SharedFileName { SharedFileName(raw)! }
+
+let quietLogger = Logger(label: "ferry.tests", factory: { _ in SwiftLogNoOpLogHandler() })
+
+/// A fresh temporary folder, removed by `remove()`.
+struct TemporaryFolder {
+    let path: String
+
+    init() throws {
+        path = NSTemporaryDirectory() + "ferry-peer-tests-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    /// The folder's real path (symlinks such as /tmp -> /private/tmp resolved).
+    var realPath: String { Share.realPath(path)! }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+
+    @discardableResult
+    func write(_ name: String, _ text: String) throws -> String {
+        try write(name, bytes: Array(text.utf8))
+    }
+
+    @discardableResult
+    func write(_ name: String, bytes: [UInt8]) throws -> String {
+        let file = path + "/" + name
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        return file
+    }
+
+    func read(_ name: String) throws -> [UInt8] {
+        Array(try Data(contentsOf: URL(fileURLWithPath: path + "/" + name)))
+    }
+
+    func exists(_ name: String) -> Bool {
+        var info = stat()
+        return lstat(path + "/" + name, &info) == 0
+    }
+
+    func symlink(_ name: String, to destination: String) throws {
+        try FileManager.default.createSymbolicLink(atPath: path + "/" + name, withDestinationPath: destination)
+    }
+
+    func mkfifo(_ name: String) -> Bool {
+        #if canImport(Glibc)
+        Glibc.mkfifo(path + "/" + name, 0o644) == 0
+        #else
+        Darwin.mkfifo(path + "/" + name, 0o644) == 0
+        #endif
+    }
+
+    func mkdir(_ name: String) throws {
+        try FileManager.default.createDirectory(atPath: path + "/" + name, withIntermediateDirectories: true)
+    }
+
+    /// Sets a file's modification time to a whole second, exactly.
+    func setModified(_ name: String, secondsSince1970 seconds: Int) throws {
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: TimeInterval(seconds))],
+                                              ofItemAtPath: path + "/" + name)
+    }
+
+    /// Moves a file's modification time by `seconds`, so that a change is visible whatever the clock's
+    /// resolution.
+    func touch(_ name: String, secondsFromNow seconds: Double) throws {
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: seconds)],
+                                              ofItemAtPath: path + "/" + name)
+    }
+}
+
+/// A log handler that keeps every message, to check what is logged and how often.
+final class LogRecorder: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _messages: [(Logger.Level, String)] = []
+
+    var messages: [(Logger.Level, String)] { lock.withLock { _messages } }
+
+    func warnings() -> [String] { messages.filter { $0.0 == .warning }.map(\.1) }
+
+    func clear() { lock.withLock { _messages = [] } }
+
+    fileprivate func record(_ level: Logger.Level, _ message: String) { lock.withLock { _messages.append((level, message)) } }
+
+    var logger: Logger {
+        var logger = Logger(label: "ferry.tests.recorded", factory: { _ in Handler(recorder: self) })
+        logger.logLevel = .trace
+        return logger
+    }
+
+    struct Handler: LogHandler {
+        let recorder: LogRecorder
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            recorder.record(event.level, event.message.description)
+        }
+    }
+}
+
+/// A seeded generator (SplitMix64): the same seed gives the same inputs on every run.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

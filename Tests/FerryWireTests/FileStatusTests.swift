@@ -1,0 +1,37 @@
+import FerryWire
+import Testing
+
+@Suite("FileStatus and FileProtocolError: the file server's codes")
+struct FileStatusTests {
+    static let codes: [(FileStatus, UInt16)] = [
+        (.ok, 200), (.malformed, 400), (.lineTooLong, 402), (.badName, 403), (.notFound, 404), (.timeout, 408),
+        (.changed, 409), (.badRange, 416), (.internalError, 500), (.busy, 503),
+    ]
+
+    @Test("every named status has its documented code", arguments: codes)
+    func code(_ status: FileStatus, _ code: UInt16) {
+        #expect(status.code == code)
+        #expect(status == FileStatus(code: code))
+        #expect(status.description == String(code))
+    }
+
+    @Test("the named codes are distinct")
+    func distinct() {
+        #expect(Set(Self.codes.map(\.0)).count == Self.codes.count)
+    }
+
+    @Test("an error is its reply line")
+    func errorLine() {
+        let error = FileProtocolError(.busy, "busy")
+        #expect(error.line == "503 busy")
+        #expect(error.description == "503 busy")
+        #expect(error == FileProtocolError(FileStatus(code: 503), "busy"))
+        #expect(error != FileProtocolError(.busy, "other"))
+    }
+
+    @Test("the limits")
+    func limits() {
+        #expect(FileProtocolLimits.maximumRequestLength == 1024)
+        #expect(FileProtocolLimits.maximumReplyLength == 512)
+    }
+}
