@@ -49,10 +49,10 @@ struct TransferReportTests {
                         seconds: seconds, path: nil, message: message, attempts: attempts)
     }
 
-    @Test("an ok line, as in the README")
+    @Test("an ok line, as in the README: a quick transfer shows its time and no rate")
     func okLine() {
         #expect(TransferReport.resultText(Self.outcome(.ok), color: false)
-                == "✔ \"file1.txt\" 18 B from 127.0.0.2:5555 (tcp) in 0.0 s, 3.3 KiB/s, sha256 verified")
+                == "✔ \"file1.txt\" 18 B from 127.0.0.2:5555 (tcp) in 5 ms, sha256 verified")
     }
 
     @Test("an ok line in colour paints the mark green")
@@ -64,7 +64,7 @@ struct TransferReportTests {
     @Test("an instant download shows no rate")
     func okWithoutTime() {
         #expect(TransferReport.resultText(Self.outcome(.ok, seconds: 0), color: false)
-                == "✔ \"file1.txt\" 18 B from 127.0.0.2:5555 (tcp) in 0.0 s, sha256 verified")
+                == "✔ \"file1.txt\" 18 B from 127.0.0.2:5555 (tcp) in 0 ms, sha256 verified")
     }
 
     @Test("other outcomes show their status and message", arguments: [
@@ -88,7 +88,7 @@ struct TransferReportTests {
             .init(peer: "127.0.0.2:5555", transport: .tcp, bytes: 18, error: nil, message: nil),
         ])
         #expect(TransferReport.resultText(outcome, color: false) == """
-            ✔ "file1.txt" 18 B from 127.0.0.2:5555 (tcp) in 0.0 s, 3.3 KiB/s, sha256 verified
+            ✔ "file1.txt" 18 B from 127.0.0.2:5555 (tcp) in 5 ms, sha256 verified
                 attempt 127.0.0.3:5555 (tcp): connect_failed after 0 B - connection refused
                 attempt [::1]:5555 (udp): stalled after 1.5 KiB
             """)
@@ -101,9 +101,9 @@ struct TransferReportTests {
         #expect(TransferReport.resultText(outcome, color: false) == "✘ \"a\u{FFFD}[2J\\\"b\\\"\" failed: m")
     }
 
-    @Test("seconds: tenths below 10, whole seconds from 10", arguments: [
-        (0.0, "0.0"), (0.04, "0.0"), (0.05, "0.1"), (9.94, "9.9"), (9.96, "10.0"), (10.0, "10"), (10.4, "10"), (10.5, "11"),
-        (3600.2, "3600"),
+    @Test("durations: milliseconds below 1 s, tenths below 10 s, whole seconds from 10 s", arguments: [
+        (0.0, "0 ms"), (0.0044, "4 ms"), (0.9994, "999 ms"), (1.0, "1.0 s"), (1.04, "1.0 s"), (1.05, "1.1 s"), (9.94, "9.9 s"),
+        (9.96, "10.0 s"), (10.0, "10 s"), (10.4, "10 s"), (10.5, "11 s"), (3600.2, "3600 s"),
     ])
     func secondsFormat(_ seconds: Double, _ text: String) {
         #expect(TransferReport.format(seconds) == text)

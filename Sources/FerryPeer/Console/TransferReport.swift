@@ -38,9 +38,10 @@ public enum TransferReport {
         var line: String
         switch outcome.status {
         case .ok:
-            let rate = outcome.seconds > 0 ? ", " + ByteCount.format(UInt64(Double(outcome.bytes) / outcome.seconds)) + "/s" : ""
+            // A rate over a few milliseconds says nothing; it is shown for transfers that took a while.
+            let rate = outcome.seconds >= 0.2 ? ", " + ByteCount.format(UInt64(Double(outcome.bytes) / outcome.seconds)) + "/s" : ""
             line = "\(paint(mark)) \(name) \(ByteCount.format(outcome.bytes)) from \(outcome.peer ?? "?") "
-                + "(\(outcome.transport?.rawValue ?? "?")) in \(format(outcome.seconds)) s\(rate), sha256 verified"
+                + "(\(outcome.transport?.rawValue ?? "?")) in \(format(outcome.seconds))\(rate), sha256 verified"
         default:
             line = "\(paint(mark)) \(name) \(paint(outcome.status.rawValue)): \(outcome.message ?? "")"
         }
@@ -51,8 +52,10 @@ public enum TransferReport {
         return line
     }
 
+    /// `42 ms`, `1.5 s`, `12 s`.
     static func format(_ seconds: Double) -> String {
+        if seconds < 1 { return "\(Int((seconds * 1000).rounded())) ms" }
         let tenths = (seconds * 10).rounded() / 10
-        return seconds < 10 ? "\(tenths)" : "\(Int(seconds.rounded()))"
+        return seconds < 10 ? "\(tenths) s" : "\(Int(seconds.rounded())) s"
     }
 }
