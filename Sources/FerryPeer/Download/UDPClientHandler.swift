@@ -34,17 +34,17 @@ final class UDPClientHandler: ChannelDuplexHandler {
     /// Bytes gathered before they are handed over even within one read burst.
     static let chunkSize = 1 << 20
 
-    private let clock = ContinuousClock()
-    private var machine: UDPReceiverStateMachine<ContinuousClock.Instant>
+    private var machine: UDPReceiverStateMachine<UDPMonotonicInstant>
     private let server: SocketAddress
     private let events: AsyncStream<UDPDownloadEvent>.Continuation
-    private var timer: Scheduled<Void>?
+    /// The armed timer, with the instant it was armed for.
+    private var timer: (task: Scheduled<Void>, deadline: UDPMonotonicInstant)?
     private var pending: ByteBuffer?
     private var finished = false
 
     init(configuration: UDPConfiguration, request: UDPRequestFrame, server: SocketAddress,
          events: AsyncStream<UDPDownloadEvent>.Continuation) {
-        self.machine = UDPReceiverStateMachine(configuration: configuration, request: request, now: clock.now)
+        self.machine = UDPReceiverStateMachine(configuration: configuration, request: request, now: UDPMonotonicInstant.now)
         self.server = server
         self.events = events
     }
@@ -52,8 +52,8 @@ final class UDPClientHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         guard envelope.remoteAddress == server else { return }
-        let now = clock.now
-        for datagram in UDPServerHandler.segments(of: envelope) {
+        let now = UDPMonotonicInstant.now
+        UDPServerHandler.forEachSegment(of: envelope) { datagram in
             machine.receive(datagram: datagram, at: now)
         }
         drain(context: context, now: now, handOver: false)
@@ -71,7 +71,7 @@ final class UDPClientHandler: ChannelDuplexHandler {
         case .abort(let error): machine.abort(error)
         }
         promise?.succeed()
-        drain(context: context, now: clock.now, handOver: true)
+        drain(context: context, now: UDPMonotonicInstant.now, handOver: true)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -80,18 +80,33 @@ final class UDPClientHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.cancel()
+        timer?.task.cancel()
         finish(.closed(.failed(FerryUDPError(.cancelled, reason: "the download ended"))))
     }
 
     /// Passes on the machine's events, sends its datagrams and re-arms its timer.
-    private func drain(context: ChannelHandlerContext, now: ContinuousClock.Instant, handOver: Bool) {
+    private func drain(context: ChannelHandlerContext, now: UDPMonotonicInstant, handOver: Bool) {
+        deliverEvents(context: context)
+        if handOver { handOverPending() }
+        while let datagram = machine.nextDatagram(at: now) {
+            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: server, data: datagram)), promise: nil)
+        }
+        context.flush()
+        arm(context: context, now: now)
+    }
+
+    /// Passes on the machine's events, gathering file bytes into chunks (taken at once, so that the
+    /// read buffers they are slices of can be reused).
+    private func deliverEvents(context: ChannelHandlerContext) {
         while let event = machine.nextEvent() {
             switch event {
             case .response(let response):
                 events.yield(.response(response))
             case .data(_, var bytes):
-                if pending == nil { pending = bytes } else { pending!.writeBuffer(&bytes) }
+                // One allocation per chunk, sized so that it never grows: a chunk is handed over
+                // once it holds `chunkSize` bytes, and each event adds at most one datagram's payload.
+                if pending == nil { pending = context.channel.allocator.buffer(capacity: Self.chunkSize + (1 << 16)) }
+                pending!.writeBuffer(&bytes)
                 if pending!.readableBytes >= Self.chunkSize { handOverPending() }
             case .complete:
                 handOverPending()
@@ -100,24 +115,30 @@ final class UDPClientHandler: ChannelDuplexHandler {
                 finish(.closed(outcome))
             }
         }
-        if handOver { handOverPending() }
-        while let datagram = machine.nextDatagram(at: now) {
-            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: server, data: datagram)), promise: nil)
+    }
+
+    /// Arms the timer for the machine's deadline. A timer armed for that deadline or an earlier one
+    /// stays: when it fires, the machine runs what expired by then (nothing, if it fired early) and
+    /// the timer is armed again. Re-arming after every datagram cost a task allocation and two
+    /// updates of the event loop's timer heap each time.
+    private func arm(context: ChannelHandlerContext, now: UDPMonotonicInstant) {
+        guard let deadline = inPlace(&machine, { $0.nextDeadline }), !finished else {
+            timer?.task.cancel()
+            timer = nil
+            return
         }
-        context.flush()
-        timer?.cancel()
-        timer = nil
-        if let deadline = machine.nextDeadline, !finished {
-            let delay = max(now.duration(to: deadline), .zero)
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            timer = context.eventLoop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
-                let (handler, context) = loopBound.value
-                handler.timer = nil
-                let now = handler.clock.now
-                handler.machine.handleTimeout(at: now)
-                handler.drain(context: context, now: now, handOver: true)
-            }
+        if let armed = timer, armed.deadline <= deadline { return }
+        timer?.task.cancel()
+        let delay = max(now.duration(to: deadline), .zero)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let task = context.eventLoop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
+            let (handler, context) = loopBound.value
+            handler.timer = nil
+            let now = UDPMonotonicInstant.now
+            handler.machine.handleTimeout(at: now)
+            handler.drain(context: context, now: now, handOver: true)
         }
+        timer = (task, deadline)
     }
 
     private func handOverPending() {

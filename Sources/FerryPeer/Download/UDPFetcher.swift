@@ -26,10 +26,12 @@ struct UDPFetcher: Sendable {
             let server = try SocketAddress(ipAddress: holder.host, port: Int(holder.udpPort))
             let request = UDPRequestFrame(name: name.rawValue, start: offset)
             let configuration = self.configuration
+            let coalesced = System.supportsUDPReceiveOffload
             channel = try await DatagramBootstrap(group: group)
                 .channelOption(.socketOption(.so_rcvbuf), value: UDPFileServer.socketBufferSize)
-                .channelOption(.datagramVectorReadMessageCount, value: 32)
-                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 2048))
+                .channelOption(.datagramVectorReadMessageCount, value: Self.readMessages(coalesced: coalesced))
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(
+                    capacity: Self.readMessages(coalesced: coalesced) * Self.readSlotSize(coalesced: coalesced)))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
@@ -38,6 +40,12 @@ struct UDPFetcher: Sendable {
                 }
                 .bind(host: localHost.flatMap { $0 == "0.0.0.0" ? nil : $0 } ?? (server.protocol == .inet6 ? "::" : "0.0.0.0"), port: 0)
                 .get()
+            if coalesced {
+                // The server sends runs of datagrams as one GSO write; with GRO the kernel hands them
+                // to us as one superbuffer too (one read and one wakeup instead of one per datagram).
+                try await channel.setOption(.datagramReceiveOffload, value: true).get()
+                try await channel.setOption(.datagramReceiveSegmentSize, value: true).get()
+            }
             try await channel.connect(to: server).get()
             try await channel.writeAndFlush(UDPDownloadCommand.start).get()
         } catch {
@@ -88,6 +96,13 @@ struct UDPFetcher: Sendable {
             channel.writeAndFlush(UDPDownloadCommand.abort(FerryUDPError(.cancelled)), promise: nil)
         }
     }
+
+    /// Datagrams (or coalesced superbuffers) read per system call.
+    static func readMessages(coalesced: Bool) -> Int { coalesced ? 8 : 32 }
+
+    /// The buffer room per message: a whole superbuffer (at most 64 KiB) when the kernel coalesces
+    /// datagrams, since a shorter slot would truncate it; else one datagram of up to 2 KiB.
+    static func readSlotSize(coalesced: Bool) -> Int { coalesced ? 1 << 16 : 2048 }
 
     /// The transfer error for how a UDP transfer failed.
     static func result(for error: FerryUDPError, received: UInt64, answered: Bool) -> TCPFetcher.Result {

@@ -88,17 +88,30 @@ struct UDPConnectionCore<Instant: InstantProtocol>: Sendable where Instant.Durat
 
     /// Starts a packet of the given type to the peer, numbered with the next packet number.
     func makeBuilder(type: UDPPacketType = .transfer, token: [UInt8] = []) -> UDPPacketBuilder {
-        let header = UDPPacketHeader(
+        UDPPacketBuilder(
+            header: self.header(type: type, token: token),
+            limit: self.configuration.maximumDatagramSize,
+            allocator: self.allocator
+        )
+    }
+
+    /// Starts a TRANSFER packet at the end of `buffer`, which is moved into the builder (and left
+    /// empty) until ``finish(_:at:)`` or ``UDPPacketBuilder/abandon()`` gives it back.
+    func makeBuilder(appendingTo buffer: inout ByteBuffer) -> UDPPacketBuilder {
+        UDPPacketBuilder(
+            header: self.header(type: .transfer, token: []),
+            limit: self.configuration.maximumDatagramSize,
+            appendingTo: &buffer
+        )
+    }
+
+    private func header(type: UDPPacketType, token: [UInt8]) -> UDPPacketHeader {
+        UDPPacketHeader(
             type: type,
             destinationID: type == .initial ? .unset : self.peerID,
             sourceID: self.localID,
             token: token,
             packetNumber: self.nextPacketNumber
-        )
-        return UDPPacketBuilder(
-            header: header,
-            limit: self.configuration.maximumDatagramSize,
-            allocator: self.allocator
         )
     }
 
@@ -114,11 +127,12 @@ struct UDPConnectionCore<Instant: InstantProtocol>: Sendable where Instant.Durat
         builder.append(.ack(frame))
     }
 
-    /// Seals a packet: registers it with loss recovery and returns the datagram.
+    /// Seals a packet: registers it with loss recovery and returns the builder's buffer (the datagram,
+    /// after any datagrams the buffer held before).
     mutating func finish(_ builder: UDPPacketBuilder, at now: Instant) -> ByteBuffer {
         precondition(builder.packetNumber == self.nextPacketNumber)
         self.nextPacketNumber += 1
-        let size = builder.buffer.readableBytes
+        let size = builder.size
         self.recovery.onPacketSent(
             packetNumber: builder.packetNumber,
             size: size,

@@ -12,6 +12,19 @@ public protocol UDPFileSource {
     /// Returns exactly `count` bytes starting at `offset` (the range always lies within the file).
     /// A shorter result or a thrown error ends the transfer with `ioError`.
     func read(offset: UInt64, count: Int) throws -> ByteBuffer
+    /// Appends exactly `count` bytes starting at `offset` to `buffer` (the range always lies within
+    /// the file). The sender builds each datagram in one buffer and asks for the STREAM bytes to be
+    /// put straight into it; a source that can (`pread` into the buffer's free space) saves the
+    /// allocation and copy of an intermediate buffer per datagram. Appending fewer bytes or throwing
+    /// ends the transfer with `ioError`. The default implementation goes through ``read(offset:count:)``.
+    func read(offset: UInt64, count: Int, into buffer: inout ByteBuffer) throws
+}
+
+extension UDPFileSource {
+    public func read(offset: UInt64, count: Int, into buffer: inout ByteBuffer) throws {
+        var bytes = try self.read(offset: offset, count: count)
+        buffer.writeBuffer(&bytes)
+    }
 }
 
 /// Finds the file a REQUEST names.

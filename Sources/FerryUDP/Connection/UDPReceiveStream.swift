@@ -94,6 +94,15 @@ struct UDPReceiveStream: Sendable {
             data.moveReaderIndex(forwardBy: Int(self.deliveredOffset - offset))
             offset = self.deliveredOffset
         }
+        // Fast path: data beyond everything held (in-order traffic, the common case) becomes one
+        // fragment at the end, without the general path's array of pieces.
+        if self.fragments.last.map({ $0.offset + UInt64($0.data.readableBytes) <= offset }) ?? true {
+            guard self.fragments.count < Self.maximumFragments else {
+                return .overloaded
+            }
+            self.fragments.append((offset, data))
+            return .accepted
+        }
         var pieces: [(offset: UInt64, data: ByteBuffer)] = []
         var index = self.firstIndex(endingAfter: offset)
         let insertionIndex = index
@@ -130,19 +139,30 @@ struct UDPReceiveStream: Sendable {
 
     /// Removes and returns the bytes now contiguous from ``deliveredOffset``.
     mutating func popContiguous() -> [(offset: UInt64, data: ByteBuffer)] {
+        var ready: [(offset: UInt64, data: ByteBuffer)] = []
+        self.popContiguous(into: &ready) { $0.append(($1, $2)) }
+        return ready
+    }
+
+    /// Removes the bytes now contiguous from ``deliveredOffset`` and hands them to `sink` in order,
+    /// without building an array (this runs for every datagram received). The sink is passed
+    /// `inout` so that a caller can deliver into another property of its own state.
+    mutating func popContiguous<Sink>(
+        into sink: inout Sink,
+        _ body: (_ sink: inout Sink, _ offset: UInt64, _ data: ByteBuffer) -> Void
+    ) {
         var count = 0
         var cursor = self.deliveredOffset
         while count < self.fragments.count, self.fragments[count].offset == cursor {
+            body(&sink, cursor, self.fragments[count].data)
             cursor += UInt64(self.fragments[count].data.readableBytes)
             count += 1
         }
         guard count > 0 else {
-            return []
+            return
         }
-        let ready = Array(self.fragments.prefix(count))
         self.fragments.removeFirst(count)
         self.deliveredOffset = cursor
-        return ready
     }
 
     /// Records that the application consumed `bytes` of the delivered data.

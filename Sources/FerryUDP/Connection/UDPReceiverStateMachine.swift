@@ -218,7 +218,7 @@ public struct UDPReceiverStateMachine<Instant: InstantProtocol> where Instant.Du
         }
     }
 
-    mutating func requeue(_ frames: [SentFrame]) {
+    mutating func requeue(_ frames: SentFrames) {
         for sent in frames {
             switch sent {
             case .request:
@@ -240,8 +240,8 @@ public struct UDPReceiverStateMachine<Instant: InstantProtocol> where Instant.Du
         guard self.response != nil, case .transferring = self.state else {
             return
         }
-        for (offset, bytes) in self.stream.popContiguous() {
-            self.events.append(.data(offset: offset, bytes: bytes))
+        self.stream.popContiguous(into: &self.events) { events, offset, bytes in
+            events.append(.data(offset: offset, bytes: bytes))
         }
         if self.stream.isComplete {
             self.state = .finishing

@@ -5,6 +5,15 @@ extension UDPSenderStateMachine {
     /// or the pacer holds it back (``nextDeadline`` then says when to ask again, unless an ACK must
     /// arrive first). Call repeatedly after every input until it returns `nil`.
     public mutating func nextDatagram(at now: Instant) -> ByteBuffer? {
+        var buffer = ByteBuffer()
+        return self.appendNextDatagram(to: &buffer, at: now) == nil ? nil : buffer
+    }
+
+    /// Like ``nextDatagram(at:)``, but appends the datagram to `buffer` and returns its size (`nil`
+    /// leaves `buffer` as it was). A driver that batches datagrams for one write builds them all in
+    /// one buffer this way, without a buffer and a copy per datagram.
+    public mutating func appendNextDatagram(to buffer: inout ByteBuffer, at now: Instant) -> Int? {
+        let start = buffer.writerIndex
         switch self.state {
         case .closed:
             return nil
@@ -13,16 +22,17 @@ extension UDPSenderStateMachine {
                 return nil
             }
             self.state = .closing(until: until, frame: frame, outcome: outcome, sendClose: false)
-            var builder = self.core.makeBuilder()
+            var builder = self.core.makeBuilder(appendingTo: &buffer)
             self.core.appendAck(to: &builder, force: true, at: now)
             builder.append(.close(frame))
-            return self.core.finish(builder, at: now)
+            buffer = self.core.finish(builder, at: now)
+            return buffer.writerIndex - start
         case .transferring:
             break
         }
         if self.wantsToSendAckEliciting {
             if self.mayTransmit(at: now) {
-                return self.makeAckElicitingPacket(at: now)
+                return self.appendAckElicitingPacket(to: &buffer, at: now)
             }
         } else if self.windowHasRoom {
             self.core.recovery.markAppLimited()
@@ -30,9 +40,14 @@ extension UDPSenderStateMachine {
         guard self.core.acks.isDue(at: now) else {
             return nil
         }
-        var builder = self.core.makeBuilder()
+        var builder = self.core.makeBuilder(appendingTo: &buffer)
         self.core.appendAck(to: &builder, at: now)
-        return builder.isEmpty ? nil : self.core.finish(builder, at: now)
+        guard !builder.isEmpty else {
+            buffer = builder.abandon()
+            return nil
+        }
+        buffer = self.core.finish(builder, at: now)
+        return buffer.writerIndex - start
     }
 
     /// When the driver must call ``handleTimeout(at:)`` (and then ``nextDatagram(at:)``) at the
@@ -120,8 +135,9 @@ extension UDPSenderStateMachine {
         return release.map { $0 <= now } ?? true
     }
 
-    private mutating func makeAckElicitingPacket(at now: Instant) -> ByteBuffer? {
-        var builder = self.core.makeBuilder()
+    private mutating func appendAckElicitingPacket(to buffer: inout ByteBuffer, at now: Instant) -> Int? {
+        let start = buffer.writerIndex
+        var builder = self.core.makeBuilder(appendingTo: &buffer)
         self.core.appendAck(to: &builder, at: now)
         if self.responseState == .pending, builder.append(.response(self.response), sent: .response) {
             self.responseState = .inFlight
@@ -129,21 +145,23 @@ extension UDPSenderStateMachine {
         do {
             try self.appendStreamFrames(to: &builder)
         } catch {
+            buffer = builder.abandon()
             self.close(with: error, at: now)
-            return self.nextDatagram(at: now)
+            return self.appendNextDatagram(to: &buffer, at: now)
         }
         if !builder.isAckEliciting {
             builder.append(.ping, sent: .ping)
         }
-        let datagram = self.core.finish(builder, at: now)
+        buffer = self.core.finish(builder, at: now)
+        let size = buffer.writerIndex - start
         let rate = self.congestion.pacingRate
         self.congestion.onPacketSent(
-            bytes: datagram.readableBytes,
+            bytes: size,
             bytesInFlight: self.core.recovery.bytesInFlight,
             at: now
         )
-        self.pacer.onPacketSent(bytes: datagram.readableBytes, rate: rate, at: now)
-        return datagram
+        self.pacer.onPacketSent(bytes: size, rate: rate, at: now)
+        return size
     }
 
     private mutating func appendStreamFrames(to builder: inout UDPPacketBuilder) throws(FerryUDPError) {
@@ -153,16 +171,7 @@ extension UDPSenderStateMachine {
                 return
             }
             let count = Int(range.upperBound - range.lowerBound)
-            let data: ByteBuffer
-            do {
-                data = try self.source.read(offset: range.lowerBound, count: count)
-            } catch {
-                throw FerryUDPError(.ioError, reason: "reading the file failed: \(error)")
-            }
-            guard data.readableBytes == count else {
-                throw FerryUDPError(.ioError, reason: "the file is shorter than announced")
-            }
-            builder.append(.stream(UDPStreamFrame(offset: range.lowerBound, data: data)), sent: .stream(range))
+            try builder.appendStream(offset: range.lowerBound, count: count, from: self.source)
             if isRetransmission {
                 self.core.countRetransmission(bytes: count)
             }

@@ -223,7 +223,7 @@ public struct UDPSenderStateMachine<Instant: InstantProtocol> where Instant.Dura
     }
 
     /// Schedules the content of a lost (or probed) packet to be sent again.
-    mutating func requeue(_ frames: [SentFrame]) {
+    mutating func requeue(_ frames: SentFrames) {
         for sent in frames {
             switch sent {
             case .stream(let range):

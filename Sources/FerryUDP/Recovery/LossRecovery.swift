@@ -75,7 +75,7 @@ struct LossRecovery<Instant: InstantProtocol>: Sendable where Instant.Duration =
         packetNumber: UInt64,
         size: Int,
         isAckEliciting: Bool,
-        frames: [SentFrame],
+        frames: SentFrames,
         at now: Instant
     ) {
         if self.slots.isEmpty {
@@ -121,6 +121,7 @@ struct LossRecovery<Instant: InstantProtocol>: Sendable where Instant.Duration =
             throw FerryUDPError(.protocolViolation, reason: "ACK of a packet never sent")
         }
         var outcome = AckOutcome()
+        outcome.acknowledged.reserveCapacity(self.acknowledgeableCount(frame))
         self.largestAcknowledged = max(self.largestAcknowledged ?? 0, frame.largestAcknowledged)
         for range in frame.ranges {
             guard !self.slots.isEmpty, range.upperBound >= self.base else {
@@ -158,6 +159,20 @@ struct LossRecovery<Instant: InstantProtocol>: Sendable where Instant.Duration =
         self.probeCount = 0
         self.trimFront()
         return outcome
+    }
+
+    /// At most how many tracked packets `frame` acknowledges: sizing the outcome's array up front
+    /// takes one allocation per ACK instead of one per doubling.
+    private func acknowledgeableCount(_ frame: UDPAckFrame) -> Int {
+        guard !self.slots.isEmpty else {
+            return 0
+        }
+        let last = self.base + UInt64(self.slots.count) - 1
+        var count: UInt64 = 0
+        for range in frame.ranges where range.upperBound >= self.base && range.lowerBound <= last {
+            count += min(range.upperBound, last) - max(range.lowerBound, self.base) + 1
+        }
+        return Int(min(count, UInt64(self.ackElicitingInFlight)))
     }
 
     /// Runs when the loss-detection timer fires: returns the packets now lost, or `nil` when the timer
@@ -209,7 +224,7 @@ struct LossRecovery<Instant: InstantProtocol>: Sendable where Instant.Duration =
     }
 
     /// The frames of the oldest packet in flight, for a probe that has nothing new to carry.
-    var oldestInFlightFrames: [SentFrame] {
+    var oldestInFlightFrames: SentFrames {
         for case let packet? in self.slots {
             return packet.frames
         }

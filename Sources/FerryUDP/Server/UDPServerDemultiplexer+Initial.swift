@@ -41,7 +41,7 @@ extension UDPServerDemultiplexer {
         else {
             return .dropped(.unexpectedPacket)
         }
-        guard self.connections.count < self.configuration.maximumConnections else {
+        guard self.slots.count < self.configuration.maximumConnections else {
             return self.statelessClose(FerryUDPError(.busy), to: clientID, address: address)
         }
         let source: any UDPFileSource
@@ -65,7 +65,7 @@ extension UDPServerDemultiplexer {
         } catch {
             return self.statelessClose(error, to: clientID, address: address)
         }
-        self.connections[id] = Connection(address: address, clientID: clientID, machine: machine)
+        self.insertConnection(Connection(address: address, clientID: clientID, machine: machine), id: id)
         self.initialRoutes[route] = id
         self.events.append(.opened(id, address, request))
         return self.route(packet, size: size, to: id, from: address, at: now)
@@ -83,7 +83,7 @@ extension UDPServerDemultiplexer {
     private mutating func makeConnectionID() -> UDPConnectionID {
         while true {
             let id = UDPConnectionID.random(using: &self.generator)
-            if self.connections[id] == nil {
+            if self.slotIndex[id] == nil {
                 return id
             }
         }

@@ -74,6 +74,7 @@ where Instant.Duration == Duration {
         case closed(UDPConnectionID, Address, UDPTransferOutcome, UDPConnectionStatistics)
     }
 
+    /// One live transfer.
     struct Connection {
         var address: Address
         var clientID: UDPConnectionID
@@ -89,7 +90,16 @@ where Instant.Duration == Duration {
     let validator: UDPAddressValidator<Instant>
     let provider: any UDPFileProvider
     var generator: any RandomNumberGenerator
-    var connections: [UDPConnectionID: Connection] = [:]
+    /// Where each live connection is in ``slots``.
+    ///
+    /// Connections are large values (a state machine with its buffers), touched several times per
+    /// datagram. They live in an array rather than as dictionary values because array elements are
+    /// read and mutated in place, whereas reading a dictionary value (`connections[id]?.address`,
+    /// `values[index]`) copies the whole connection — retaining and then releasing each of its
+    /// buffers — and mutating one through `connections[id]?` moves it out and back.
+    var slotIndex: [UDPConnectionID: Int] = [:]
+    /// The live connections, densely packed: a removed one is replaced by the last.
+    var slots: [Connection] = []
     var initialRoutes: [InitialRoute: UDPConnectionID] = [:]
     /// Client attempts that ended within a cookie lifetime, so a late copy of their INITIAL does
     /// not start the transfer again; bounded like the connections.
@@ -120,21 +130,21 @@ where Instant.Duration == Duration {
     }
 
     /// The number of live connections.
-    public var connectionCount: Int { self.connections.count }
+    public var connectionCount: Int { self.slots.count }
 
     /// The IDs of the live connections, sorted.
     public var connectionIDs: [UDPConnectionID] {
-        self.connections.keys.sorted { $0.rawValue < $1.rawValue }
+        self.slotIndex.keys.sorted { $0.rawValue < $1.rawValue }
     }
 
     /// The address a connection belongs to.
     public func address(of id: UDPConnectionID) -> Address? {
-        self.connections[id]?.address
+        self.slotIndex[id].map { self.inspect($0) { $0.address } }
     }
 
     /// A connection's counters.
     public func statistics(of id: UDPConnectionID) -> UDPConnectionStatistics? {
-        self.connections[id]?.machine.statistics
+        self.slotIndex[id].map { self.inspect($0) { $0.machine.statistics } }
     }
 
     /// The next lifecycle event, or `nil`.
@@ -171,29 +181,50 @@ where Instant.Duration == Duration {
         for id: UDPConnectionID,
         at now: Instant
     ) -> (datagram: ByteBuffer, address: Address)? {
-        guard let address = self.connections[id]?.address,
-            let datagram = self.connections[id]?.machine.nextDatagram(at: now)
-        else {
+        guard let slot = self.slotIndex[id] else {
+            return nil
+        }
+        guard let datagram = self.slots[slot].machine.nextDatagram(at: now) else {
             self.reapIfClosed(id, at: now)
             return nil
         }
-        return (datagram, address)
+        return (datagram, self.inspect(slot) { $0.address })
+    }
+
+    /// Like ``nextDatagram(for:at:)``, but appends the datagram to `buffer` and returns its size
+    /// (`nil` leaves `buffer` as it was); every datagram of a connection goes to its
+    /// ``address(of:)``. Lets a driver build a batch of datagrams in one buffer.
+    public mutating func appendNextDatagram(for id: UDPConnectionID, to buffer: inout ByteBuffer, at now: Instant) -> Int? {
+        guard let slot = self.slotIndex[id] else {
+            return nil
+        }
+        guard let size = self.slots[slot].machine.appendNextDatagram(to: &buffer, at: now) else {
+            self.reapIfClosed(id, at: now)
+            return nil
+        }
+        return size
     }
 
     /// When the connection's timer must fire, or `nil` for an unknown or closed connection.
     public func nextDeadline(for id: UDPConnectionID) -> Instant? {
-        self.connections[id]?.machine.nextDeadline
+        self.slotIndex[id].flatMap { self.inspect($0) { $0.machine.nextDeadline } }
     }
 
     /// Runs a connection's expired timers; then drain ``nextDatagram(for:at:)``.
     public mutating func handleTimeout(for id: UDPConnectionID, at now: Instant) {
-        self.connections[id]?.machine.handleTimeout(at: now)
+        guard let slot = self.slotIndex[id] else {
+            return
+        }
+        self.slots[slot].machine.handleTimeout(at: now)
         self.reapIfClosed(id, at: now)
     }
 
     /// Ends a connection from the server's side (e.g. shutdown); then drain ``nextDatagram(for:at:)``.
     public mutating func abort(_ id: UDPConnectionID, error: FerryUDPError, at now: Instant) {
-        self.connections[id]?.machine.abort(error, at: now)
+        guard let slot = self.slotIndex[id] else {
+            return
+        }
+        self.slots[slot].machine.abort(error, at: now)
     }
 
     mutating func route(
@@ -203,27 +234,50 @@ where Instant.Duration == Duration {
         from address: Address,
         at now: Instant
     ) -> ReceiveResult {
-        // Only the address is read here: holding a copy of the connection while mutating it in
-        // place would force a copy of its buffers.
-        guard let connectionAddress = self.connections[id]?.address else {
+        guard let slot = self.slotIndex[id] else {
             return .dropped(.unknownConnection)
         }
-        guard connectionAddress == address else {
+        guard self.inspect(slot, { $0.address == address }) else {
             return .dropped(.wrongAddress)
         }
-        self.connections[id]?.machine.receive(packet: packet, size: size, at: now)
+        self.slots[slot].machine.receive(packet: packet, size: size, at: now)
         self.reapIfClosed(id, at: now)
         return .delivered(id)
     }
 
     private mutating func reapIfClosed(_ id: UDPConnectionID, at now: Instant) {
-        guard let connection = self.connections[id], let outcome = connection.machine.outcome else {
+        guard let slot = self.slotIndex[id], let outcome = self.inspect(slot, { $0.machine.outcome }) else {
             return
         }
-        self.connections[id] = nil
+        let connection = self.removeConnection(id, at: slot)
         let route = InitialRoute(address: connection.address, clientID: connection.clientID)
         self.initialRoutes[route] = nil
         self.rememberClosed(route, at: now)
         self.events.append(.closed(id, connection.address, outcome, connection.machine.statistics))
+    }
+
+    /// Reads from the connection in `slot` in place. Through the array's getter, even
+    /// `slots[slot].machine.nextDeadline` copies the whole connection first (retaining and releasing
+    /// each of its buffers) to call the computed property on the copy.
+    @inline(__always)
+    func inspect<Result>(_ slot: Int, _ body: (borrowing Connection) -> Result) -> Result {
+        self.slots.withUnsafeBufferPointer { body($0[slot]) }
+    }
+
+    /// Stores a new connection.
+    mutating func insertConnection(_ connection: Connection, id: UDPConnectionID) {
+        self.slotIndex[id] = self.slots.count
+        self.slots.append(connection)
+    }
+
+    /// Removes the connection in `slot` (whose ID is `id`), moving the last one into its place.
+    private mutating func removeConnection(_ id: UDPConnectionID, at slot: Int) -> Connection {
+        self.slotIndex[id] = nil
+        let last = self.slots.count - 1
+        if slot != last {
+            self.slots.swapAt(slot, last)
+            self.slotIndex[self.slots[slot].machine.localID] = slot
+        }
+        return self.slots.removeLast()
     }
 }

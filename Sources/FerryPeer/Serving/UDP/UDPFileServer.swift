@@ -46,7 +46,7 @@ public struct UDPFileServer: Service, CustomStringConvertible {
     public var description: String { "UDPFileServer(\(configuration.host):\(configuration.port))" }
 
     public func run() async throws {
-        let demultiplexerConfiguration = UDPServerDemultiplexer<ContinuousClock.Instant, SocketAddress>.Configuration(
+        let demultiplexerConfiguration = UDPServerDemultiplexer<UDPMonotonicInstant, SocketAddress>.Configuration(
             connection: configuration.connection, maximumConnections: configuration.maximumConnections)
         let provider = ShareUDPFileProvider(share: share)
         let logger = self.logger

@@ -14,28 +14,32 @@ final class UDPServerHandler: ChannelInboundHandler {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
-    private let clock = ContinuousClock()
-    private var demultiplexer: UDPServerDemultiplexer<ContinuousClock.Instant, SocketAddress>
-    private var timers: [UDPConnectionID: Scheduled<Void>] = [:]
+    private var demultiplexer: UDPServerDemultiplexer<UDPMonotonicInstant, SocketAddress>
+    /// One armed timer per connection, with the instant it was armed for.
+    private var timers: [UDPConnectionID: (task: Scheduled<Void>, deadline: UDPMonotonicInstant)] = [:]
     private let segmentation: Bool
     private let maximumDatagramSize: Int
+    /// The most datagrams in one superbuffer: ``maximumSegments``, and no more than fit the 65 507
+    /// bytes a UDP payload (a GSO write included) may have — beyond that the write fails.
+    private let segmentLimit: Int
     private let logger: Logger
 
-    init(configuration: UDPServerDemultiplexer<ContinuousClock.Instant, SocketAddress>.Configuration,
+    init(configuration: UDPServerDemultiplexer<UDPMonotonicInstant, SocketAddress>.Configuration,
          provider: any UDPFileProvider, logger: Logger) {
-        self.demultiplexer = UDPServerDemultiplexer(configuration: configuration, provider: provider, now: clock.now)
+        self.demultiplexer = UDPServerDemultiplexer(configuration: configuration, provider: provider, now: UDPMonotonicInstant.now)
         self.segmentation = System.supportsUDPSegmentationOffload
         self.maximumDatagramSize = configuration.connection.maximumDatagramSize
+        self.segmentLimit = max(1, min(Self.maximumSegments, UDPWireLimits.maximumDatagramSize / configuration.connection.maximumDatagramSize))
         self.logger = logger
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        let now = clock.now
-        for datagram in Self.segments(of: envelope) {
+        let now = UDPMonotonicInstant.now
+        Self.forEachSegment(of: envelope) { datagram in
             switch demultiplexer.receive(datagram: datagram, from: envelope.remoteAddress, at: now) {
             case .dropped:
-                continue
+                break
             case .reply(let reply, let address):
                 context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: reply)), promise: nil)
             case .delivered(let id):
@@ -50,7 +54,7 @@ final class UDPServerHandler: ChannelInboundHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        for timer in timers.values { timer.cancel() }
+        for timer in timers.values { timer.task.cancel() }
         timers = [:]
     }
 
@@ -60,54 +64,67 @@ final class UDPServerHandler: ChannelInboundHandler {
     }
 
     /// Sends what connection `id` has to send now, then re-arms its timer.
-    private func pump(_ id: UDPConnectionID, context: ChannelHandlerContext, now: ContinuousClock.Instant) {
+    private func pump(_ id: UDPConnectionID, context: ChannelHandlerContext, now: UDPMonotonicInstant) {
+        if segmentation {
+            sendBatches(of: id, context: context, now: now)
+        } else {
+            while let (datagram, address) = demultiplexer.nextDatagram(for: id, at: now) {
+                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: datagram)), promise: nil)
+            }
+        }
+        context.flush()
+        arm(id, context: context, now: now)
+        handleEvents(context: context)
+    }
+
+    /// Sends the connection's datagrams as GSO superbuffers, building each datagram straight into
+    /// the superbuffer. A superbuffer is a run of full-size datagrams that ends early after a
+    /// shorter one: only the last segment may be shorter than the segment size.
+    private func sendBatches(of id: UDPConnectionID, context: ChannelHandlerContext, now: UDPMonotonicInstant) {
+        guard let address = inPlace(&demultiplexer, { $0.address(of: id) }) else { return }
         var batch = ByteBuffer()
-        var batchAddress: SocketAddress?
         var segments = 0
-        func flushBatch() {
-            guard let address = batchAddress, batch.readableBytes > 0 else { return }
+        func flush() {
+            guard segments > 0 else { return }
             let metadata = segments > 1
                 ? AddressedEnvelope<ByteBuffer>.Metadata(ecnState: .transportNotCapable, packetInfo: nil, segmentSize: maximumDatagramSize)
                 : nil
             context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: batch, metadata: metadata)), promise: nil)
             batch = ByteBuffer()
             segments = 0
-            batchAddress = nil
         }
-        while let (datagram, address) = demultiplexer.nextDatagram(for: id, at: now) {
-            guard segmentation else {
-                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: datagram)), promise: nil)
-                continue
-            }
-            if batchAddress != address || segments == Self.maximumSegments { flushBatch() }
-            batchAddress = address
-            let size = datagram.readableBytes
-            var datagram = datagram
-            batch.writeBuffer(&datagram)
+        while true {
+            if segments == 0 { batch.reserveCapacity(Self.initialBatchSegments * maximumDatagramSize) }
+            guard let size = demultiplexer.appendNextDatagram(for: id, to: &batch, at: now) else { break }
             segments += 1
-            // Only the last segment of a superbuffer may be shorter than the segment size.
-            if size != maximumDatagramSize { flushBatch() }
+            if size != maximumDatagramSize || segments == segmentLimit { flush() }
         }
-        flushBatch()
-        context.flush()
-        arm(id, context: context, now: now)
-        handleEvents(context: context)
+        flush()
     }
 
-    private func arm(_ id: UDPConnectionID, context: ChannelHandlerContext, now: ContinuousClock.Instant) {
-        timers.removeValue(forKey: id)?.cancel()
-        guard let deadline = demultiplexer.nextDeadline(for: id) else { return }
+    private func arm(_ id: UDPConnectionID, context: ChannelHandlerContext, now: UDPMonotonicInstant) {
+        guard let deadline = inPlace(&demultiplexer, { $0.nextDeadline(for: id) }) else {
+            timers.removeValue(forKey: id)?.task.cancel()
+            return
+        }
+        // A timer armed for this deadline or an earlier one stays: when it fires, the connection runs
+        // what expired by then (nothing, if it fired early) and the timer is armed again for the
+        // deadline of that moment. Re-arming on every pump cost a task allocation and two updates of
+        // the event loop's timer heap per ACK.
+        if let armed = timers[id], armed.deadline <= deadline { return }
+        timers.removeValue(forKey: id)?.task.cancel()
         let delay = max(now.duration(to: deadline), .zero)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timers[id] = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.nanoseconds))) {
+        let task = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.nanoseconds))) {
             let (handler, context) = loopBound.value
             handler.timerFired(id, context: context)
         }
+        timers[id] = (task, deadline)
     }
 
     private func timerFired(_ id: UDPConnectionID, context: ChannelHandlerContext) {
         timers[id] = nil
-        let now = clock.now
+        let now = UDPMonotonicInstant.now
         demultiplexer.handleTimeout(for: id, at: now)
         pump(id, context: context, now: now)
     }
@@ -119,28 +136,30 @@ final class UDPServerHandler: ChannelInboundHandler {
                 logger.debug("UDP upload", metadata: ["client": "\(address.displayString)", "file": "\(request.name)",
                                                       "from": "\(request.start)", "connection": "\(id)"])
             case .closed(let id, let address, let outcome, let statistics):
-                timers.removeValue(forKey: id)?.cancel()
+                timers.removeValue(forKey: id)?.task.cancel()
                 logger.debug("UDP upload ended", metadata: ["client": "\(address.displayString)", "outcome": "\(outcome)",
                                                             "sent": "\(statistics.bytesSent)", "lost": "\(statistics.packetsLost)"])
             }
         }
     }
 
-    /// The datagrams in an envelope: one, or several when the kernel coalesced them (GRO).
-    static func segments(of envelope: AddressedEnvelope<ByteBuffer>) -> [ByteBuffer] {
+    /// Calls `body` with each datagram in an envelope: one, or several when the kernel coalesced
+    /// them (GRO). Slices, and no array of them: this runs for every datagram received.
+    static func forEachSegment(of envelope: AddressedEnvelope<ByteBuffer>, _ body: (ByteBuffer) -> Void) {
         guard let size = envelope.metadata?.segmentSize, size > 0, envelope.data.readableBytes > size else {
-            return [envelope.data]
+            return body(envelope.data)
         }
         var data = envelope.data
-        var parts: [ByteBuffer] = []
         while data.readableBytes > 0 {
-            parts.append(data.readSlice(length: min(size, data.readableBytes))!)
+            body(data.readSlice(length: min(size, data.readableBytes))!)
         }
-        return parts
     }
 
     /// Linux sends at most 64 segments in one GSO write.
     static let maximumSegments = 48
+
+    /// The room a new superbuffer starts with, in datagrams (it grows if more are ready).
+    static let initialBatchSegments = 16
 }
 
 extension SocketAddress: UDPPeerAddress {
@@ -155,6 +174,17 @@ extension SocketAddress: UDPPeerAddress {
             return Array(description.utf8)
         }
     }
+}
+
+/// Runs `body` on `value` in place.
+///
+/// Reading a computed property of a large struct held in a class property (`demultiplexer.nextDeadline(for:)`,
+/// `machine.nextDeadline`) makes Swift copy the whole struct first — retaining and then releasing
+/// every buffer in it — since the class property could change during the call; an `inout` access
+/// borrows it instead.
+@inline(__always)
+func inPlace<Value, Result>(_ value: inout Value, _ body: (inout Value) -> Result) -> Result {
+    body(&value)
 }
 
 extension Duration {
