@@ -1,3 +1,4 @@
+import FerryUDP
 import FerryWire
 import Logging
 import NIOCore
@@ -173,11 +174,12 @@ public final class Downloader: Sendable {
         var plan = FailoverPlan(size: chosen.size, candidates: candidates(chosen.holders), received: part.length)
         let tcp = TCPFetcher(connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
                              localHost: configuration.localHost, group: group)
-        let udp = UDPFetcher(localHost: configuration.localHost, group: group)
+        let udp = UDPFetcher(configuration: UDPConfiguration(idleTimeout: .nanoseconds(configuration.stallTimeout.nanoseconds)),
+                             localHost: configuration.localHost, group: group)
         while true {
             switch plan.nextAction() {
             case .fetch(let candidate, let offset):
-                let peer = candidate.holder.description
+                let peer = candidate.endpoint
                 events(.attemptStarted(name: raw, peer: peer, transport: candidate.transport, offset: offset, size: chosen.size))
                 let progress = { (received: UInt64) in
                     events(.progress(name: raw, received: offset + received, size: chosen.size))
@@ -209,7 +211,7 @@ public final class Downloader: Sendable {
                     }
                     share?.rememberVerified(path: finalPath, digest: chosen.digest)
                     let last = plan.finishingAttempt
-                    outcome.peer = last?.candidate.holder.description
+                    outcome.peer = last?.candidate.endpoint
                     outcome.transport = last?.candidate.transport
                     outcome.bytes = chosen.size
                     outcome.path = finalPath
@@ -245,7 +247,7 @@ public final class Downloader: Sendable {
     }
 
     private func record(_ attempt: FailoverPlan.Attempt) -> DownloadOutcome.AttemptRecord {
-        DownloadOutcome.AttemptRecord(peer: attempt.candidate.holder.description, transport: attempt.candidate.transport,
+        DownloadOutcome.AttemptRecord(peer: attempt.candidate.endpoint, transport: attempt.candidate.transport,
                                       bytes: attempt.bytes, error: attempt.error, message: attempt.message)
     }
 }

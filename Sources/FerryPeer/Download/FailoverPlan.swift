@@ -16,6 +16,12 @@ public struct FailoverPlan: Sendable, Equatable {
             self.holder = holder
             self.transport = transport
         }
+
+        /// `host:port` with the port of this candidate's transport.
+        public var endpoint: String {
+            let port = transport == .udp ? holder.udpPort : holder.tcpPort
+            return holder.host.contains(":") ? "[\(holder.host)]:\(port)" : "\(holder.host):\(port)"
+        }
     }
 
     /// One attempt: who, how much it delivered, and why it ended (`nil`: it delivered the rest).

@@ -96,6 +96,8 @@ struct TCPFetcher: Sendable {
             return error.connectionErrors.first.map { describe(connectError: $0.error, timeout: timeout) } ?? "cannot connect"
         case let error as IOError:
             return String(cString: strerror(error.errnoCode)).lowercased()
+        case let error as NIOCore.SocketAddressError:
+            return "bad address: \(error)"
         case ChannelError.connectTimeout:
             return "no answer within \(timeout.nanoseconds / 1_000_000_000) s"
         default:

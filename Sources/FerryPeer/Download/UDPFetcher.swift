@@ -115,7 +115,10 @@ struct UDPFetcher: Sendable {
         case .ioError: .peerError
         default: answered ? .closedEarly : .protocolError
         }
-        let message = error.code == .idleTimeout && !answered ? "no answer over UDP" : "\(error)"
+        let message = switch error.code {
+        case .idleTimeout: answered ? "no datagrams for the idle timeout" : "no answer over UDP"
+        default: error.reason.isEmpty ? "\(error.code)" : error.reason
+        }
         return .init(bytes: received, error: code, message: message)
     }
 }

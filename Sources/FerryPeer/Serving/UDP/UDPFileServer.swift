@@ -53,7 +53,7 @@ public struct UDPFileServer: Service, CustomStringConvertible {
         let channel: any Channel
         do {
             channel = try await DatagramBootstrap(group: group)
-                .channelOption(.socketOption(.so_reuseaddr), value: 1)
+                // No SO_REUSEADDR: on Linux it would let a second peer bind the same UDP address silently.
                 .channelOption(.socketOption(.so_rcvbuf), value: Self.socketBufferSize)
                 .channelOption(.socketOption(.so_sndbuf), value: Self.socketBufferSize)
                 .channelOption(.datagramVectorReadMessageCount, value: 32)
