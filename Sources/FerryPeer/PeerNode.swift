@@ -82,7 +82,7 @@ public final class PeerNode: Sendable {
         fileServer = FileServer(
             configuration: .init(host: configuration.host, port: configuration.port, rateLimiter: limiter),
             share: share, logger: logger, group: group)
-        udpServer = UDPFileServer(configuration: .init(host: configuration.host, port: configuration.port),
+        udpServer = UDPFileServer(configuration: .init(host: configuration.host, port: configuration.port, rateLimiter: limiter),
                                   share: share, logger: logger, group: group)
         session = TrackerSession(
             configuration: .init(server: configuration.server, localHost: configuration.host,

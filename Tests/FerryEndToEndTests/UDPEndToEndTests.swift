@@ -166,5 +166,28 @@ extension EndToEndTests {
             await peer.kill()
             await tracker.stop()
         }
+    
+        @Test("the upload rate limit covers UDP and TCP together, within 10 %")
+        func rateLimitAcrossTransports() async throws {
+            let temporary = try TemporaryFolder()
+            defer { temporary.remove() }
+            let tracker = try await TestTracker.start()
+            let limit: UInt64 = 2 << 20
+            let files = ["by-udp.bin": sampleBytes(count: 3 << 20, seed: 500), "by-tcp.bin": sampleBytes(count: 3 << 20, seed: 501)]
+            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: files,
+                                                rateLimit: ByteRate(bytesPerSecond: limit))
+            let clock = ContinuousClock()
+            let started = clock.now
+            async let viaUDP = download(["by-udp.bin"], from: tracker, into: try temporary.subfolder("udp"), transports: [.udp])
+            async let viaTCP = download(["by-tcp.bin"], from: tracker, into: try temporary.subfolder("tcp"), transports: [.tcp])
+            let outcomes = try await viaUDP + viaTCP
+            let rate = Double(6 << 20) / (clock.now - started).seconds
+            #expect(outcomes.map(\.status) == [.ok, .ok])
+            #expect(outcomes.map(\.transport) == [.udp, .tcp])
+            #expect(rate <= Double(limit) * 1.10, "together \(rate) B/s, over the limit \(limit)")
+            #expect(rate >= Double(limit) * 0.90, "together \(rate) B/s, far under the limit \(limit)")
+            await peer.kill()
+            await tracker.stop()
+        }
     }
 }

@@ -1,32 +1,43 @@
-/// Caps the total rate of a peer's uploads, shared fairly among them.
+import NIOConcurrencyHelpers
+
+/// Caps the total rate of a peer's uploads, over TCP and UDP together, shared fairly among them.
 ///
-/// A pacer in the style of GCRA: each `acquire(n)` reserves the next `n / rate` seconds of the link
-/// and waits until its turn starts. Uploads ask for one chunk at a time and queue in arrival order,
-/// so concurrent uploads take turns: the total never exceeds the rate, and each gets an equal share.
-public actor RateLimiter {
+/// A pacer in the style of GCRA: each reservation of `n` bytes takes the next `n / rate` seconds of
+/// the link and says how long to wait until its turn starts. Uploads ask for one chunk (TCP) or one
+/// datagram (UDP) at a time and are served in arrival order, so concurrent uploads take turns: the
+/// total never exceeds the rate, and each gets an equal share. Synchronous at its core, so the UDP
+/// server can use it on the event loop.
+public final class RateLimiter: Sendable {
     /// Bytes per second.
-    public nonisolated let rate: UInt64
-    private let clock = ContinuousClock()
-    private var nextFree: ContinuousClock.Instant
+    public let rate: UInt64
+    private let nextFree: NIOLockedValueBox<ContinuousClock.Instant>
 
     public init(bytesPerSecond rate: UInt64) {
         precondition(rate > 0, "a rate limit must be positive")
         self.rate = rate
-        self.nextFree = clock.now
+        self.nextFree = NIOLockedValueBox(ContinuousClock.now)
     }
 
-    /// The chunk an upload should ask for at a time: about 20 ms of the link, between 1 KiB and 256 KiB.
-    public nonisolated var chunkSize: Int {
+    /// The chunk a TCP upload should ask for at a time: about 20 ms of the link, between 1 KiB and 256 KiB.
+    public var chunkSize: Int {
         Int(min(max(rate / 50, 1024), 256 * 1024))
+    }
+
+    /// Reserves the link for `byteCount` bytes; returns how long to wait before sending them.
+    public func reserve(_ byteCount: Int) -> Duration {
+        let now = ContinuousClock.now
+        return nextFree.withLockedValue { nextFree in
+            let start = max(now, nextFree)
+            nextFree = start + .nanoseconds(Int64(Double(byteCount) / Double(rate) * 1e9))
+            return start - now
+        }
     }
 
     /// Waits until `byteCount` bytes may be sent.
     public func acquire(_ byteCount: Int) async throws {
-        let now = clock.now
-        let start = max(now, nextFree)
-        nextFree = start + .nanoseconds(Int64(Double(byteCount) / Double(rate) * 1e9))
-        if start > now {
-            try await clock.sleep(until: start)
+        let wait = reserve(byteCount)
+        if wait > .zero {
+            try await Task.sleep(for: wait)
         }
     }
 }

@@ -14,13 +14,16 @@ public struct UDPFileServer: Service, CustomStringConvertible {
         public var port: Int
         public var connection: UDPConfiguration
         public var maximumConnections: Int
+        /// The peer's upload cap, shared with the TCP file server.
+        public var rateLimiter: RateLimiter?
 
         public init(host: String = "0.0.0.0", port: Int = 5555, connection: UDPConfiguration = UDPConfiguration(),
-                    maximumConnections: Int = 1024) {
+                    maximumConnections: Int = 1024, rateLimiter: RateLimiter? = nil) {
             self.host = host
             self.port = port
             self.connection = connection
             self.maximumConnections = maximumConnections
+            self.rateLimiter = rateLimiter
         }
     }
 
@@ -50,6 +53,7 @@ public struct UDPFileServer: Service, CustomStringConvertible {
             connection: configuration.connection, maximumConnections: configuration.maximumConnections)
         let provider = ShareUDPFileProvider(share: share)
         let logger = self.logger
+        let rateLimiter = configuration.rateLimiter
         let channel: any Channel
         do {
             channel = try await DatagramBootstrap(group: group)
@@ -61,7 +65,8 @@ public struct UDPFileServer: Service, CustomStringConvertible {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
-                            UDPServerHandler(configuration: demultiplexerConfiguration, provider: provider, logger: logger))
+                            UDPServerHandler(configuration: demultiplexerConfiguration, provider: provider,
+                                             rateLimiter: rateLimiter, logger: logger))
                     }
                 }
                 .bind(host: configuration.host, port: configuration.port)

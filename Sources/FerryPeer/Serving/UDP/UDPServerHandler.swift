@@ -23,14 +23,21 @@ final class UDPServerHandler: ChannelInboundHandler {
     /// bytes a UDP payload (a GSO write included) may have — beyond that the write fails.
     private let segmentLimit: Int
     private let logger: Logger
+    /// The peer's upload cap, shared with the TCP server; `nil` for none.
+    private let rateLimiter: RateLimiter?
+    /// Under a rate limit: a connection's datagram that must wait for its turn, and the timer that
+    /// sends it. The connection gives no more datagrams until it is gone, so its congestion
+    /// controller sees the limit as the bottleneck it is.
+    private var held: [UDPConnectionID: (datagram: ByteBuffer, address: SocketAddress, release: Scheduled<Void>)] = [:]
 
     init(configuration: UDPServerDemultiplexer<UDPMonotonicInstant, SocketAddress>.Configuration,
-         provider: any UDPFileProvider, logger: Logger) {
+         provider: any UDPFileProvider, rateLimiter: RateLimiter?, logger: Logger) {
         self.demultiplexer = UDPServerDemultiplexer(configuration: configuration, provider: provider, now: UDPMonotonicInstant.now)
         self.segmentation = System.supportsUDPSegmentationOffload
         self.maximumDatagramSize = configuration.connection.maximumDatagramSize
         self.segmentLimit = max(1, min(Self.maximumSegments, UDPWireLimits.maximumDatagramSize / configuration.connection.maximumDatagramSize))
         self.logger = logger
+        self.rateLimiter = rateLimiter
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -56,6 +63,8 @@ final class UDPServerHandler: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         for timer in timers.values { timer.task.cancel() }
         timers = [:]
+        for waiting in held.values { waiting.release.cancel() }
+        held = [:]
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -65,7 +74,9 @@ final class UDPServerHandler: ChannelInboundHandler {
 
     /// Sends what connection `id` has to send now, then re-arms its timer.
     private func pump(_ id: UDPConnectionID, context: ChannelHandlerContext, now: UDPMonotonicInstant) {
-        if segmentation {
+        if let rateLimiter {
+            sendPaced(id, by: rateLimiter, context: context)
+        } else if segmentation {
             sendBatches(of: id, context: context, now: now)
         } else {
             while let (datagram, address) = demultiplexer.nextDatagram(for: id, at: now) {
@@ -100,6 +111,28 @@ final class UDPServerHandler: ChannelInboundHandler {
             if size != maximumDatagramSize || segments == segmentLimit { flush() }
         }
         flush()
+    }
+
+    /// Sends the connection's datagrams one by one, each when the shared rate limit allows; the first
+    /// that must wait is held and sent by a timer, which then carries on.
+    private func sendPaced(_ id: UDPConnectionID, by limiter: RateLimiter, context: ChannelHandlerContext) {
+        guard held[id] == nil else { return }
+        while let (datagram, address) = demultiplexer.nextDatagram(for: id, at: UDPMonotonicInstant.now) {
+            let wait = limiter.reserve(datagram.readableBytes)
+            guard wait > .milliseconds(1) else {
+                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: datagram)), promise: nil)
+                continue
+            }
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let release = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(wait.wholeNanoseconds))) {
+                let (handler, context) = loopBound.value
+                guard let waiting = handler.held.removeValue(forKey: id) else { return }
+                context.write(handler.wrapOutboundOut(AddressedEnvelope(remoteAddress: waiting.address, data: waiting.datagram)), promise: nil)
+                handler.pump(id, context: context, now: UDPMonotonicInstant.now)
+            }
+            held[id] = (datagram, address, release)
+            return
+        }
     }
 
     private func arm(_ id: UDPConnectionID, context: ChannelHandlerContext, now: UDPMonotonicInstant) {
@@ -137,6 +170,7 @@ final class UDPServerHandler: ChannelInboundHandler {
                                                       "from": "\(request.start)", "connection": "\(id)"])
             case .closed(let id, let address, let outcome, let statistics):
                 timers.removeValue(forKey: id)?.task.cancel()
+                held.removeValue(forKey: id)?.release.cancel()
                 logger.debug("UDP upload ended", metadata: ["client": "\(address.displayString)", "outcome": "\(outcome)",
                                                             "sent": "\(statistics.bytesSent)", "lost": "\(statistics.packetsLost)"])
             }
