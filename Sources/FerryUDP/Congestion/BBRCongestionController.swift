@@ -231,7 +231,7 @@ where Instant.Duration == Duration {
         var target = self.initialWindow
         if self.bandwidthFilter.best > 0 {
             let bdp = min(self.bandwidthDelayProduct(gain: self.cwndGain), Double(Self.maximumWindow))
-            target = Int(bdp) + 3 * self.maxDatagramSize
+            target = Int(bdp) + 3 * self.sendQuantum
         }
         if self.filledPipe {
             self.congestionWindow = min(self.congestionWindow + event.ackedBytes, target)
@@ -239,6 +239,15 @@ where Instant.Duration == Duration {
             self.congestionWindow += event.ackedBytes
         }
         self.congestionWindow = min(max(self.congestionWindow, self.minimumWindow), Self.maximumWindow)
+    }
+
+    /// What the pacer releases at once: about 1 ms at the pacing rate, between one datagram and
+    /// 64 KiB (Linux BBR's TSO goal). Three of them on top of the BDP keep enough in flight on very
+    /// short paths (loopback: a BDP of a few datagrams) that a lost datagram is found by the packets
+    /// after it, not by a probe timeout, and that delayed ACKs cannot starve the window.
+    private var sendQuantum: Int {
+        let perMillisecond = Int((self.pacingRateValue ?? 0) / 1000)
+        return min(max(perMillisecond, self.maxDatagramSize), 64 * 1024)
     }
 
     private var minimumWindow: Int {
