@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Benchmark Ferry's UDP transport.
 #
-#   bench/udp.sh [SIZE_MIB] [LOSSY_SIZE_MIB]      defaults: 1024 and 64
+#   bench/udp.sh [SIZE_MIB] [LOSSY_SIZE_MIB] [LOSSY_RUNS]      defaults: 1024, 64 and 5
 #
 # 1. Clean loopback, the same SIZE_MIB file of random bytes, each contender once after a warm-up:
 #    Ferry UDP, Ferry TCP, `iperf3 -u -l 1400 -b 0` (the ceiling: memory to memory, no file, no
 #    reliability), and atftp against atftpd with RFC 2348 blksize 1468 and RFC 7440 windowsize 16.
 # 2. Inside a network namespace (loopback with a 1500-byte MTU and offloads off) whose input hook
 #    drops packets at random with nftables (`numgen random mod 100 < N drop`), at 0 %, 1 % and 5 %:
-#    Ferry UDP against Ferry TCP on a LOSSY_SIZE_MIB file (each run capped at 120 s).
+#    Ferry UDP against Ferry TCP on a LOSSY_SIZE_MIB file, the median of LOSSY_RUNS runs (each capped
+#    at 120 s; a run that fails counts as 0).
 # Files live in /dev/shm so the disk is not what is measured. Needs root (apt-get, ip netns, nft).
 # Not part of `swift test`.
 set -euo pipefail
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/.."
 
 SIZE_MIB=${1:-1024}
 LOSSY_MIB=${2:-64}
+LOSSY_RUNS=${3:-5}
 export PATH="/opt/swift/usr/bin:$PATH"
 
 install() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
@@ -112,7 +114,7 @@ for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
 PIDS=()
 
 echo
-echo "== Random loss in a network namespace (nftables on the input hook), $LOSSY_BYTES bytes"
+echo "== Random loss in a network namespace (nftables on the input hook), $LOSSY_BYTES bytes, median of $LOSSY_RUNS"
 ip netns add "$NETNS"
 ip -n "$NETNS" link set lo up
 # Packets as on an Ethernet path: a 1500-byte MTU and no offloads, so that TCP's segments and Ferry's
@@ -132,10 +134,15 @@ for loss in 0 1 5; do
     if [ "$loss" -gt 0 ]; then
         $IN nft add rule inet ferryloss input numgen random mod 100 "<" "$loss" drop
     fi
-    u=$(ferry_get udp 127.0.0.1:4492 lossy.bin "$IN")
-    t=$(ferry_get tcp 127.0.0.1:4492 lossy.bin "$IN")
-    ur=$([ "$u" = failed ] && echo 0 || mibps "$LOSSY_BYTES" "$u")
-    tr=$([ "$t" = failed ] && echo 0 || mibps "$LOSSY_BYTES" "$t")
+    us=(); ts=()
+    for _ in $(seq 1 "$LOSSY_RUNS"); do
+        u=$(ferry_get udp 127.0.0.1:4492 lossy.bin "$IN")
+        t=$(ferry_get tcp 127.0.0.1:4492 lossy.bin "$IN")
+        us+=("$([ "$u" = failed ] && echo 0 || mibps "$LOSSY_BYTES" "$u")")
+        ts+=("$([ "$t" = failed ] && echo 0 || mibps "$LOSSY_BYTES" "$t")")
+    done
+    ur=$(printf '%s\n' "${us[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
+    tr=$(printf '%s\n' "${ts[@]}" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
     [ "$loss" = 0 ] && clean[udp]=$ur && clean[tcp]=$tr
     printf '  %2s %% loss: Ferry UDP %8s MiB/s (%s of clean)   Ferry TCP %8s MiB/s (%s of clean)\n' "$loss" "$ur" \
         "$(echo "scale=2; $ur / ${clean[udp]}" | bc -l)" "$tr" "$(echo "scale=2; $tr / ${clean[tcp]}" | bc -l)"
