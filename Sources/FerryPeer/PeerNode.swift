@@ -18,11 +18,13 @@ public final class PeerNode: Sendable {
         public var rateLimit: ByteRate?
         /// The hash cache database, or `nil` for none.
         public var cachePath: String?
+        /// The UDP server's datagram size; `nil` chooses by the path (see ``UDPFileServer/Configuration``).
+        public var udpDatagramSize: Int?
         public var rescanInterval: Duration
 
         public init(server: Endpoint, host: String = "0.0.0.0", port: Int = 5555, shareFolder: String = "./files",
                     downloadFolder: String = "./downloads", sourcePort: Int? = nil, rateLimit: ByteRate? = nil,
-                    cachePath: String? = nil, rescanInterval: Duration = .seconds(2)) {
+                    cachePath: String? = nil, udpDatagramSize: Int? = nil, rescanInterval: Duration = .seconds(2)) {
             self.server = server
             self.host = host
             self.port = port
@@ -31,6 +33,7 @@ public final class PeerNode: Sendable {
             self.sourcePort = sourcePort
             self.rateLimit = rateLimit
             self.cachePath = cachePath
+            self.udpDatagramSize = udpDatagramSize
             self.rescanInterval = rescanInterval
         }
     }
@@ -82,7 +85,8 @@ public final class PeerNode: Sendable {
         fileServer = FileServer(
             configuration: .init(host: configuration.host, port: configuration.port, rateLimiter: limiter),
             share: share, logger: logger, group: group)
-        udpServer = UDPFileServer(configuration: .init(host: configuration.host, port: configuration.port, rateLimiter: limiter),
+        udpServer = UDPFileServer(configuration: .init(host: configuration.host, port: configuration.port,
+                                                       datagramSize: configuration.udpDatagramSize, rateLimiter: limiter),
                                   share: share, logger: logger, group: group)
         session = TrackerSession(
             configuration: .init(server: configuration.server, localHost: configuration.host,

@@ -41,6 +41,11 @@ struct PeerCommand: AsyncParsableCommand {
     @Option(help: "Hash cache database (default: $XDG_CACHE_HOME/ferry/hashes.sqlite or ~/.cache/ferry/hashes.sqlite; \":memory:\" keeps it for this run only).")
     var cache: String?
 
+    @Option(help: ArgumentHelp(
+        "UDP datagram size in bytes (1200-65507).",
+        discussion: "Default: 8192 when --host is a loopback address (the path is the loopback interface), else 1200."))
+    var udpDatagramSize: Int?
+
     @Flag(help: "Let downloads replace existing files with other content.")
     var overwrite = false
 
@@ -50,6 +55,9 @@ struct PeerCommand: AsyncParsableCommand {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be from 1 to 65535") }
         if let sourcePort, !(1...65535).contains(sourcePort) {
             throw ValidationError("--source-port must be from 1 to 65535")
+        }
+        if let udpDatagramSize, !UDPFileServer.Configuration.datagramSizes.contains(udpDatagramSize) {
+            throw ValidationError("--udp-datagram-size must be from 1200 to 65507")
         }
         if let rateLimit {
             do { _ = try ByteRate(parsing: rateLimit) } catch { throw ValidationError("--rate-limit: \(error.message)") }
@@ -65,7 +73,7 @@ struct PeerCommand: AsyncParsableCommand {
                 configuration: .init(
                     server: try tracker.endpoint(), host: host, port: port, shareFolder: share, downloadFolder: downloads,
                     sourcePort: sourcePort, rateLimit: try rateLimit.map { try ByteRate(parsing: $0) },
-                    cachePath: cache ?? Self.defaultCachePath()),
+                    cachePath: cache ?? Self.defaultCachePath(), udpDatagramSize: udpDatagramSize),
                 logger: logger)
         } catch let error as PeerError {
             throw CommandFailure(error.message)

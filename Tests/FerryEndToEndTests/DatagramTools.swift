@@ -58,11 +58,15 @@ final class LossyRelay: Sendable {
             (lose ? dropped : forwarded).withLockedValue { $0 += 1 }
             return lose
         }
+        // Room for the largest datagram: the default 2 KiB buffers would cut larger ones short.
+        let allocator = FixedSizeRecvByteBufferAllocator(capacity: 65_536)
         let back = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+            .channelOption(.recvAllocator, value: allocator)
             .bind(host: host, port: 0).get()
         let front = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
+            .channelOption(.recvAllocator, value: allocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(Forwarder { envelope in

@@ -128,13 +128,14 @@ final class TestPeer: Sendable {
     /// and has announced its share. With `serveFiles: false` it announces but serves nothing, as if
     /// its file server had crashed.
     static func start(host: String, tracker: Endpoint, in temporary: TemporaryFolder, files: [String: [UInt8]] = [:],
-                      rateLimit: ByteRate? = nil, serveFiles: Bool = true) async throws -> TestPeer {
+                      rateLimit: ByteRate? = nil, udpDatagramSize: Int? = nil, serveFiles: Bool = true) async throws -> TestPeer {
         let folder = try temporary.subfolder("peer-\(host)")
         let downloads = try temporary.subfolder("downloads-\(host)")
         for (name, bytes) in files { try write(bytes, to: folder + "/" + name) }
         let node = try PeerNode(
             configuration: .init(server: tracker, host: host, port: 5555, shareFolder: folder, downloadFolder: downloads,
-                                 rateLimit: rateLimit, cachePath: nil, rescanInterval: .milliseconds(300)),
+                                 rateLimit: rateLimit, cachePath: nil, udpDatagramSize: udpDatagramSize,
+                                 rescanInterval: .milliseconds(300)),
             logger: quietLogger)
         let listening = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
         let task = Task {
@@ -172,4 +173,17 @@ func download(_ names: [String], from tracker: TestTracker, into folder: String,
     let outcomes = await downloader.download(names, events: events)
     await connection.close()
     return outcomes
+}
+
+/// Whether the file at `path` holds exactly `expected` (`nil`: the file must not exist). A failure
+/// says how the file differs rather than printing megabytes of bytes.
+func fileMatches(_ path: String, _ expected: [UInt8]?) -> Bool {
+    let actual = contents(of: path)
+    guard actual != expected else { return true }
+    let describe = { (bytes: [UInt8]?) in bytes.map { "\($0.count) bytes" } ?? "no file" }
+    let (a, e) = (actual ?? [], expected ?? [])
+    let firstDifference = (0..<min(a.count, e.count)).first { a[$0] != e[$0] }
+    let where_ = firstDifference.map { "; first difference at byte \($0)" } ?? ""
+    Issue.record("\(path): \(describe(actual)), expected \(describe(expected))\(where_)")
+    return false
 }

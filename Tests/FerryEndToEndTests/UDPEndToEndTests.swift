@@ -10,26 +10,28 @@ import Testing
 extension EndToEndTests {
     @Suite("UDP transfers over loopback")
     struct UDPTransferTests {
-        /// The payload of a full 1200-byte datagram: 1200 − 26 (header) − 11 (STREAM frame).
-        static let payload = 1163
+        /// The payload of a full datagram: its size − 26 (header) − 11 (STREAM frame).
+        static func payload(ofDatagram size: Int) -> Int { size - 37 }
 
-        @Test("sizes around the datagram boundary, 0 and 1 byte, and 64 MiB arrive intact over UDP")
-        func sizes() async throws {
+        @Test("sizes around the datagram boundary, 0 and 1 byte, and 64 MiB arrive intact over UDP",
+              arguments: [1200, UDPFileServer.Configuration.loopbackDatagramSize])
+        func sizes(datagramSize: Int) async throws {
             let temporary = try TemporaryFolder()
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
-            let p = Self.payload
+            let p = Self.payload(ofDatagram: datagramSize)
             let sizes = [0, 1, p - 1, p, p + 1, 2 * p - 1, 2 * p, 2 * p + 1, 64 << 20]
             var files: [String: [UInt8]] = [:]
             for size in sizes { files["size-\(size).bin"] = sampleBytes(count: size, seed: UInt64(size) + 100) }
-            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: files)
+            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: files,
+                                                udpDatagramSize: datagramSize)
             let into = try temporary.subfolder("client")
             let names = sizes.map { "size-\($0).bin" }
             let outcomes = try await download(names, from: tracker, into: into, transports: [.udp])
             #expect(outcomes.map(\.status) == Array(repeating: .ok, count: names.count))
             #expect(outcomes.allSatisfy { $0.transport == .udp })
             for name in names {
-                #expect(contents(of: into + "/" + name) == files[name], "\(name) differs")
+                #expect(fileMatches(into + "/" + name, files[name]), "\(name) differs")
             }
             await peer.kill()
             await tracker.stop()
@@ -52,7 +54,7 @@ extension EndToEndTests {
             #expect(results.count == 12)
             for (folder, outcome) in results {
                 #expect(outcome?.status == .ok && outcome?.transport == .udp)
-                #expect(contents(of: folder + "/shared.bin") == bytes)
+                #expect(fileMatches(folder + "/shared.bin", bytes))
             }
             await peer.kill()
             await tracker.stop()
@@ -123,7 +125,7 @@ extension EndToEndTests {
             #expect(outcome.attempts.last?.peer == "127.0.0.3:5555" && outcome.attempts.last?.error == nil)
             let total = outcome.attempts.reduce(UInt64(0)) { $0 + $1.bytes }
             #expect(total == UInt64(size), "the second peer was not asked from the offset received")
-            #expect(contents(of: into + "/big.bin") == bytes)
+            #expect(fileMatches(into + "/big.bin", bytes))
             await second.kill()
             await tracker.stop()
         }
@@ -158,7 +160,7 @@ extension EndToEndTests {
             let outcome = try #require(await downloader.download(["far.bin"], lookups: viaRelay).first)
             #expect(outcome.status == .ok)
             #expect(outcome.attempts.map(\.peer) == ["127.0.0.9:5555"])
-            #expect(contents(of: into + "/far.bin") == bytes)
+            #expect(fileMatches(into + "/far.bin", bytes))
             #expect(relay.dropped.withLockedValue { $0 } > 0, "the relay dropped nothing")
             await connection.close()
             await announcer.close()

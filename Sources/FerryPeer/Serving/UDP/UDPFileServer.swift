@@ -17,13 +17,33 @@ public struct UDPFileServer: Service, CustomStringConvertible {
         /// The peer's upload cap, shared with the TCP file server.
         public var rateLimiter: RateLimiter?
 
-        public init(host: String = "0.0.0.0", port: Int = 5555, connection: UDPConfiguration = UDPConfiguration(),
+        /// - Parameter datagramSize: the UDP payload of a full datagram; `nil` chooses by the path:
+        ///   ``loopbackDatagramSize`` when `host` is a loopback address (a socket bound there only
+        ///   talks over the loopback interface, whose MTU is 64 KiB), else 1200 bytes, which crosses
+        ///   any path without IP fragmentation.
+        public init(host: String = "0.0.0.0", port: Int = 5555, datagramSize: Int? = nil,
                     maximumConnections: Int = 1024, rateLimiter: RateLimiter? = nil) {
             self.host = host
             self.port = port
-            self.connection = connection
+            let size = datagramSize ?? (Self.isLoopback(host) ? Self.loopbackDatagramSize : UDPWireLimits.defaultMaximumDatagramSize)
+            self.connection = UDPConfiguration(maximumDatagramSize: size)
             self.maximumConnections = maximumConnections
             self.rateLimiter = rateLimiter
+        }
+
+        /// The datagram size on a loopback-only server: large enough that per-datagram work stops
+        /// being the limit, small enough that one GSO write still carries several.
+        public static let loopbackDatagramSize = 8192
+
+        /// The range a datagram size may be chosen from.
+        public static let datagramSizes = UDPWireLimits.minimumInitialDatagramSize...UDPWireLimits.maximumDatagramSize
+
+        static func isLoopback(_ host: String) -> Bool {
+            switch try? SocketAddress(ipAddress: host, port: 0) {
+            case .v4(let address)?: return UInt32(bigEndian: address.address.sin_addr.s_addr) >> 24 == 127
+            case .v6?: return host == "::1"
+            default: return false
+            }
         }
     }
 
@@ -76,7 +96,8 @@ public struct UDPFileServer: Service, CustomStringConvertible {
                 + "is another peer using that address? Pass --host or --port")
         }
         let address = channel.localAddress!
-        logger.notice("serving files over UDP", metadata: ["address": "\(address.displayString)"])
+        logger.notice("serving files over UDP", metadata: ["address": "\(address.displayString)",
+                                                         "datagram": "\(configuration.connection.maximumDatagramSize)"])
         onListening(address)
         await withTaskCancellationOrGracefulShutdownHandler {
             try? await channel.closeFuture.get()
