@@ -172,10 +172,12 @@ public final class Downloader: Sendable {
             return finish(.failed, error.message)
         }
         var plan = FailoverPlan(size: chosen.size, candidates: candidates(chosen.holders), received: part.length)
-        let tcp = TCPFetcher(connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
-                             localHost: configuration.localHost, group: group)
-        let udp = UDPFetcher(configuration: UDPConfiguration(idleTimeout: .nanoseconds(configuration.stallTimeout.nanoseconds)),
-                             localHost: configuration.localHost, group: group)
+        let fetchers: [Transport: any FileFetcher] = [
+            .tcp: TCPFetcher(connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
+                             localHost: configuration.localHost, group: group),
+            .udp: UDPFetcher(configuration: UDPConfiguration(idleTimeout: .nanoseconds(configuration.stallTimeout.nanoseconds)),
+                             localHost: configuration.localHost, group: group),
+        ]
         while true {
             switch plan.nextAction() {
             case .fetch(let candidate, let offset):
@@ -184,10 +186,8 @@ public final class Downloader: Sendable {
                 let progress = { (received: UInt64) in
                     events(.progress(name: raw, received: offset + received, size: chosen.size))
                 }
-                let result = switch candidate.transport {
-                case .tcp: await tcp.fetch(name, size: chosen.size, digest: chosen.digest, from: candidate.holder, into: part, progress: progress)
-                case .udp: await udp.fetch(name, size: chosen.size, digest: chosen.digest, from: candidate.holder, into: part, progress: progress)
-                }
+                let result = await fetchers[candidate.transport]!.fetch(
+                    name, size: chosen.size, digest: chosen.digest, from: candidate.holder, into: part, progress: progress)
                 plan.record(candidate, bytes: result.bytes, error: result.error, message: result.message)
                 outcome.bytes += result.bytes
                 if result.error != nil {

@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// Fetches one range of one file from one peer's TCP file server into a ``PartFile``.
-struct TCPFetcher: Sendable {
+struct TCPFetcher: FileFetcher {
     var connectTimeout: TimeAmount = .seconds(5)
     /// No reply or no bytes for this long: the attempt is `stalled`.
     var stallTimeout: TimeAmount = .seconds(10)
@@ -15,15 +15,7 @@ struct TCPFetcher: Sendable {
     var localHost: String?
     var group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
 
-    /// How an attempt ended: the bytes it appended, and the error that stopped it (`nil`: complete).
-    struct Result: Sendable {
-        var bytes: UInt64
-        var error: TransferError?
-        var message: String?
-    }
 
-    /// Asks `holder` for `name` from the part file's current length to the end and appends what
-    /// arrives; checks that the peer offers exactly the expected content.
     func fetch(
         _ name: SharedFileName,
         size: UInt64,
@@ -31,13 +23,13 @@ struct TCPFetcher: Sendable {
         from holder: Holder,
         into part: PartFile,
         progress: (UInt64) -> Void
-    ) async -> Result {
+    ) async -> FetchResult {
         let offset = part.length
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
             channel = try await connect(to: holder)
         } catch {
-            return Result(bytes: 0, error: .connectFailed, message: Self.describe(connectError: error, timeout: connectTimeout))
+            return FetchResult(bytes: 0, error: .connectFailed, message: Self.describe(connectError: error, timeout: connectTimeout))
         }
         var received: UInt64 = 0
         do {
@@ -51,7 +43,7 @@ struct TCPFetcher: Sendable {
                         header.writeBuffer(&buffer)
                         guard let newline = header.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
                             if header.readableBytes > FileProtocolLimits.maximumReplyLength {
-                                return Result(bytes: 0, error: .protocolError, message: "reply line too long")
+                                return FetchResult(bytes: 0, error: .protocolError, message: "reply line too long")
                             }
                             continue
                         }
@@ -65,27 +57,27 @@ struct TCPFetcher: Sendable {
                     }
                     let remaining = expected! - received
                     guard UInt64(buffer.readableBytes) <= remaining else {
-                        return Result(bytes: received, error: .protocolError, message: "peer sent more bytes than announced")
+                        return FetchResult(bytes: received, error: .protocolError, message: "peer sent more bytes than announced")
                     }
                     if buffer.readableBytes > 0 {
                         try part.append(buffer)
                         received += UInt64(buffer.readableBytes)
                         progress(received)
                     }
-                    if received == expected! { return Result(bytes: received, error: nil) }
+                    if received == expected! { return FetchResult(bytes: received, error: nil) }
                 }
                 if expected == nil {
-                    return Result(bytes: 0, error: .closedEarly, message: "peer closed without a reply")
+                    return FetchResult(bytes: 0, error: .closedEarly, message: "peer closed without a reply")
                 }
-                return Result(bytes: received, error: .closedEarly,
+                return FetchResult(bytes: received, error: .closedEarly,
                               message: "peer closed after \(received) of \(expected!) bytes")
             }
         } catch let error as PeerError {
-            return Result(bytes: received, error: .ioError, message: error.message)
+            return FetchResult(bytes: received, error: .ioError, message: error.message)
         } catch is StallError {
-            return Result(bytes: received, error: .stalled, message: "no bytes for \(stallTimeout.nanoseconds / 1_000_000_000) s")
+            return FetchResult(bytes: received, error: .stalled, message: "no bytes for \(stallTimeout.nanoseconds / 1_000_000_000) s")
         } catch {
-            return Result(bytes: received, error: .closedEarly, message: "\(error)")
+            return FetchResult(bytes: received, error: .closedEarly, message: "\(error)")
         }
     }
 
@@ -107,7 +99,7 @@ struct TCPFetcher: Sendable {
 
     private enum HeaderCheck {
         case success(UInt64)
-        case failure(Result)
+        case failure(FetchResult)
     }
 
     private static func check(_ line: String, size: UInt64, digest: ContentDigest, offset: UInt64) -> HeaderCheck {
@@ -115,18 +107,18 @@ struct TCPFetcher: Sendable {
         do {
             header = try FileReplyHeader(parsing: line)
         } catch {
-            return .failure(Result(bytes: 0, error: .protocolError, message: error.message))
+            return .failure(FetchResult(bytes: 0, error: .protocolError, message: error.message))
         }
         switch header {
         case .refused(let refusal):
-            return .failure(Result(bytes: 0, error: TransferError(refusal: refusal.status), message: refusal.line))
+            return .failure(FetchResult(bytes: 0, error: TransferError(refusal: refusal.status), message: refusal.line))
         case .ok(let peerSize, let peerDigest, let peerOffset, let length):
             guard peerSize == size, peerDigest == digest else {
-                return .failure(Result(bytes: 0, error: .wrongContent,
+                return .failure(FetchResult(bytes: 0, error: .wrongContent,
                                        message: "peer offers \(peerSize) bytes with SHA-256 \(peerDigest.shortHex)…, not the announced \(size) bytes with \(digest.shortHex)…"))
             }
             guard peerOffset == offset, length == size - offset else {
-                return .failure(Result(bytes: 0, error: .protocolError, message: "peer answered another range"))
+                return .failure(FetchResult(bytes: 0, error: .protocolError, message: "peer answered another range"))
             }
             return .success(length)
         }

@@ -5,7 +5,7 @@ import NIOPosix
 
 /// Fetches one range of one file from one peer over Ferry's UDP protocol into a ``PartFile``: the
 /// counterpart of ``TCPFetcher``, with the same result codes.
-struct UDPFetcher: Sendable {
+struct UDPFetcher: FileFetcher {
     var configuration = UDPConfiguration()
     /// The address the socket is bound to, if set.
     var localHost: String?
@@ -18,7 +18,7 @@ struct UDPFetcher: Sendable {
         from holder: Holder,
         into part: PartFile,
         progress: (UInt64) -> Void
-    ) async -> TCPFetcher.Result {
+    ) async -> FetchResult {
         let offset = part.length
         let (events, continuation) = AsyncStream.makeStream(of: UDPDownloadEvent.self)
         let channel: any Channel
@@ -105,7 +105,7 @@ struct UDPFetcher: Sendable {
     static func readSlotSize(coalesced: Bool) -> Int { coalesced ? 1 << 16 : 2048 }
 
     /// The transfer error for how a UDP transfer failed.
-    static func result(for error: FerryUDPError, received: UInt64, answered: Bool) -> TCPFetcher.Result {
+    static func result(for error: FerryUDPError, received: UInt64, answered: Bool) -> FetchResult {
         let code: TransferError = switch error.code {
         case .notFound: .notFound
         case .badName: .badName
