@@ -98,9 +98,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // What every test target shares: seeded randomness and temporary folders.
+        .target(
+            name: "FerryTestSupport",
+            path: "Tests/FerryTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "FerryWireTests",
             dependencies: [
+                "FerryTestSupport",
                 "FerryWire",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
@@ -109,22 +116,26 @@ let package = Package(
         ),
         .testTarget(
             name: "FerryUDPTests",
-            dependencies: ["FerryUDP", "FerryWire"],
+            dependencies: [
+                "FerryTestSupport","FerryUDP", "FerryWire"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "FerryTrackerTests",
-            dependencies: ["FerryTracker", "FerryWire"],
+            dependencies: [
+                "FerryTestSupport","FerryTracker", "FerryWire"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "FerryPeerTests",
-            dependencies: ["FerryPeer", "FerryWire"],
+            dependencies: [
+                "FerryTestSupport","FerryPeer", "FerryWire"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "FerryEndToEndTests",
             dependencies: [
+                "FerryTestSupport",
                 "FerryTracker",
                 "FerryPeer",
                 "FerryWire",

@@ -1,3 +1,4 @@
+import FerryTestSupport
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -50,7 +51,7 @@ final class LossyRelay: Sendable {
     /// Listens on `host:port` and forwards to `server`, dropping each datagram with probability
     /// `lossPercent` / 100.
     static func start(host: String, port: Int, server: SocketAddress, lossPercent: Int, seed: UInt64) async throws -> LossyRelay {
-        let state = NIOLockedValueBox((generator: SplitMix64(seed: seed), client: SocketAddress?.none))
+        let state = NIOLockedValueBox((generator: SeededGenerator(seed: seed), client: SocketAddress?.none))
         let dropped = NIOLockedValueBox(0)
         let forwarded = NIOLockedValueBox(0)
         let drop: @Sendable () -> Bool = {

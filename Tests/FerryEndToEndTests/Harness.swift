@@ -1,3 +1,4 @@
+import FerryTestSupport
 import FerryPeer
 import FerryTracker
 import FerryWire
@@ -9,26 +10,6 @@ import Testing
 
 /// Loggers that print nothing: the tests assert, they do not narrate.
 let quietLogger = Logger(label: "ferry.test") { _ in SwiftLogNoOpLogHandler() }
-
-/// A temporary folder, removed by `remove()`.
-struct TemporaryFolder {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-test-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func subfolder(_ name: String) throws -> String {
-        let sub = path + "/" + name
-        try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
-        return sub
-    }
-
-    func remove() {
-        try? FileManager.default.removeItem(atPath: path)
-    }
-}
 
 /// Deterministic pseudo-random bytes (xorshift), so that files differ and can be checked.
 func sampleBytes(count: Int, seed: UInt64) -> [UInt8] {

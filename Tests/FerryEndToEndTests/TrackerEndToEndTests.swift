@@ -1,3 +1,4 @@
+import FerryTestSupport
 import FerryPeer
 import FerryTracker
 import FerryWire
@@ -162,7 +163,7 @@ extension EndToEndTests {
                 #expect(try await raw.readReply().first?.hasPrefix("405 ") == true)
 
                 // Random bytes, then the connection still answers.
-                var generator = SplitMix64(seed: 42)
+                var generator = SeededGenerator(seed: 42)
                 var noise = (0..<5000).map { _ in UInt8.random(in: 0...255, using: &generator) }
                 noise.append(UInt8(ascii: "\n"))
                 try await raw.send(noise)
@@ -211,17 +212,4 @@ extension EndToEndTests {
 func holders(of name: String, _ client: TrackerConnection) async throws -> [String] {
     guard case .found(let groups) = try await client.lookup([name]).first?.outcome else { return [] }
     return groups.flatMap { $0.holders.map(\.host) }
-}
-
-/// A small seeded generator, so that "random" test input is the same on every run.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -1,3 +1,4 @@
+import FerryTestSupport
 import FerryPeer
 import FerryWire
 import Foundation

@@ -1,3 +1,4 @@
+import FerryTestSupport
 import FerryPeer
 import FerryUDP
 import FerryWire
@@ -68,7 +69,7 @@ extension EndToEndTests {
             let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["f": [1, 2, 3]])
             let server = try SocketAddress(ipAddress: "127.0.0.2", port: 5555)
             let (socket, collector) = try await DatagramCollector.bind(host: "127.0.0.9")
-            var generator = SplitMix64(seed: 7)
+            var generator = SeededGenerator(seed: 7)
             var sent = 0
             func send(_ bytes: [UInt8]) async throws {
                 sent += bytes.count

@@ -1,4 +1,5 @@
 @testable import FerryPeer
+import FerryTestSupport
 import Crypto
 import FerryWire
 import Foundation

@@ -1,4 +1,5 @@
 @testable import FerryPeer
+import FerryTestSupport
 import FerryWire
 import Foundation
 import Testing

@@ -1,3 +1,4 @@
+import FerryTestSupport
 import FerryTracker
 import FerryWire
 import Foundation

@@ -1,3 +1,4 @@
+import FerryTestSupport
 import NIOCore
 import Testing
 

@@ -1,3 +1,4 @@
+import FerryTestSupport
 import FerryUDP
 import NIOCore
 import Testing

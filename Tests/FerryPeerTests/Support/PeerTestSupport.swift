@@ -1,4 +1,5 @@
 @testable import FerryPeer
+import FerryTestSupport
 import FerryWire
 import Foundation
 import Logging
@@ -29,19 +30,9 @@ func fileName(_ raw: String) -> SharedFileName { SharedFileName(raw)! }
 
 let quietLogger = Logger(label: "ferry.tests", factory: { _ in SwiftLogNoOpLogHandler() })
 
-/// A fresh temporary folder, removed by `remove()`.
-struct TemporaryFolder {
-    let path: String
-
-    init() throws {
-        path = NSTemporaryDirectory() + "ferry-peer-tests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
+extension TemporaryFolder {
     /// The folder's real path (symlinks such as /tmp -> /private/tmp resolved).
     var realPath: String { Share.realPath(path)! }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
 
     @discardableResult
     func write(_ name: String, _ text: String) throws -> String {
@@ -126,20 +117,5 @@ final class LogRecorder: @unchecked Sendable {
         func log(event: LogEvent) {
             recorder.record(event.level, event.message.description)
         }
-    }
-}
-
-/// A seeded generator (SplitMix64): the same seed gives the same inputs on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,3 +1,4 @@
+import FerryTestSupport
 import FerryTracker
 import FerryWire
 import Foundation
@@ -18,18 +19,6 @@ func fileName(_ raw: String) -> SharedFileName { SharedFileName(raw)! }
 
 func entry(_ name: String, _ size: UInt64 = 12, _ digest: ContentDigest = digestA) -> SharedFileEntry {
     SharedFileEntry(name: fileName(name), size: size, digest: digest)
-}
-
-/// A fresh temporary folder, removed by `remove()`.
-struct TemporaryFolder {
-    let path: String
-
-    init() throws {
-        path = NSTemporaryDirectory() + "ferry-tracker-tests-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
 struct StoreDown: Error, CustomStringConvertible {

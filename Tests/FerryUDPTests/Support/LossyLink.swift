@@ -1,3 +1,4 @@
+import FerryTestSupport
 import NIOCore
 
 /// One direction of a simulated network path: a bottleneck with a finite queue, propagation delay,
