@@ -22,6 +22,21 @@ struct HandshakeTests {
         )
     }
 
+    /// Runs the first round trip (INITIAL, RETRY) from `clientAddress` and returns the client's second
+    /// INITIAL, the one that carries the cookie.
+    static func initialWithCookie(client: inout Client, server: inout Server) throws -> ByteBuffer {
+        let first = try unwrap(client.nextDatagram(at: .zero))
+        guard case .reply(let retry, _) = server.receive(datagram: first, from: clientAddress, at: .zero) else {
+            throw NoRetry()
+        }
+        client.receive(datagram: retry, at: .zero)
+        return try unwrap(client.nextDatagram(at: .zero))
+    }
+
+    struct NoRetry: Error, CustomStringConvertible {
+        var description: String { "the server did not answer the first INITIAL with a RETRY" }
+    }
+
     static func makeClient(name: String = "a.bin", start: UInt64 = 0, seed: UInt64 = 2) -> Client {
         var generator = SeededGenerator(seed: seed)
         return Client(
@@ -157,13 +172,7 @@ struct HandshakeTests {
     @Test func retransmittedInitialReachesTheSameConnection() throws {
         var server = Self.makeServer()
         var client = Self.makeClient()
-        let first = try unwrap(client.nextDatagram(at: .zero))
-        guard case .reply(let retry, _) = server.receive(datagram: first, from: Self.clientAddress, at: .zero) else {
-            Issue.record("expected a RETRY")
-            return
-        }
-        client.receive(datagram: retry, at: .zero)
-        let second = try unwrap(client.nextDatagram(at: .zero))
+        let second = try Self.initialWithCookie(client: &client, server: &server)
         let id1 = server.receive(datagram: second, from: Self.clientAddress, at: .zero)
         let id2 = server.receive(datagram: second, from: Self.clientAddress, at: TestInstant(offset: .milliseconds(5)))
         #expect(id1 == id2)
@@ -173,13 +182,7 @@ struct HandshakeTests {
     @Test func cookieIsBoundToTheAddress() throws {
         var server = Self.makeServer()
         var client = Self.makeClient()
-        let first = try unwrap(client.nextDatagram(at: .zero))
-        guard case .reply(let retry, _) = server.receive(datagram: first, from: Self.clientAddress, at: .zero) else {
-            Issue.record("expected a RETRY")
-            return
-        }
-        client.receive(datagram: retry, at: .zero)
-        let second = try unwrap(client.nextDatagram(at: .zero))
+        let second = try Self.initialWithCookie(client: &client, server: &server)
         // Replayed from elsewhere, the cookie is worthless: just another RETRY, no state.
         guard case .reply(let reply, _) = server.receive(datagram: second, from: Self.otherAddress, at: .zero) else {
             Issue.record("expected a RETRY")
@@ -192,13 +195,7 @@ struct HandshakeTests {
     @Test func expiredCookieGetsAFreshRetry() throws {
         var server = Self.makeServer()
         var client = Self.makeClient()
-        let first = try unwrap(client.nextDatagram(at: .zero))
-        guard case .reply(let retry, _) = server.receive(datagram: first, from: Self.clientAddress, at: .zero) else {
-            Issue.record("expected a RETRY")
-            return
-        }
-        client.receive(datagram: retry, at: .zero)
-        let second = try unwrap(client.nextDatagram(at: .zero))
+        let second = try Self.initialWithCookie(client: &client, server: &server)
         let late = TestInstant(offset: .seconds(45))
         guard case .reply(let reply, _) = server.receive(datagram: second, from: Self.clientAddress, at: late) else {
             Issue.record("expected a RETRY")
@@ -233,13 +230,7 @@ struct HandshakeTests {
     func unservableRequestsGetAStatelessClose(name: String, start: UInt64, code: FerryUDPError.Code) throws {
         var server = Self.makeServer()
         var client = Self.makeClient(name: name, start: start)
-        let first = try unwrap(client.nextDatagram(at: .zero))
-        guard case .reply(let retry, _) = server.receive(datagram: first, from: Self.clientAddress, at: .zero) else {
-            Issue.record("expected a RETRY")
-            return
-        }
-        client.receive(datagram: retry, at: .zero)
-        let second = try unwrap(client.nextDatagram(at: .zero))
+        let second = try Self.initialWithCookie(client: &client, server: &server)
         guard case .reply(let close, _) = server.receive(datagram: second, from: Self.clientAddress, at: .zero) else {
             Issue.record("expected a CLOSE")
             return
