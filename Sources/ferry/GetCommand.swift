@@ -55,7 +55,7 @@ struct GetCommand: AsyncParsableCommand {
         do {
             connection = try await TrackerConnection.connect(to: endpoint, localHost: host)
         } catch {
-            throw CommandFailure("cannot reach the tracker at \(endpoint): \(error). Start one with `ferry server` or pass --server HOST[:PORT].")
+            throw CommandFailure("\(error). Start one with `ferry server` or pass --server HOST[:PORT].")
         }
         let downloader = Downloader(
             configuration: .init(folder: downloads, overwrite: overwrite, transports: Transport.preferring(transport), localHost: host),

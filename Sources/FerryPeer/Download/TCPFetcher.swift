@@ -2,9 +2,6 @@ import FerryWire
 import NIOCore
 import NIOPosix
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Fetches one range of one file from one peer's TCP file server into a ``PartFile``.
 struct TCPFetcher: FileFetcher {
@@ -29,7 +26,7 @@ struct TCPFetcher: FileFetcher {
         do {
             channel = try await connect(to: holder)
         } catch {
-            return FetchResult(bytes: 0, error: .connectFailed, message: Self.describe(connectError: error, timeout: connectTimeout))
+            return FetchResult(bytes: 0, error: .connectFailed, message: describe(connectError: error, timeout: connectTimeout))
         }
         var received: UInt64 = 0
         do {
@@ -78,22 +75,6 @@ struct TCPFetcher: FileFetcher {
             return FetchResult(bytes: received, error: .stalled, message: "no bytes for \(stallTimeout.nanoseconds / 1_000_000_000) s")
         } catch {
             return FetchResult(bytes: received, error: .closedEarly, message: "\(error)")
-        }
-    }
-
-    /// A short reason for a failed connect: "connection refused", "no answer within 5 s".
-    static func describe(connectError error: any Error, timeout: TimeAmount) -> String {
-        switch error {
-        case let error as NIOConnectionError:
-            return error.connectionErrors.first.map { describe(connectError: $0.error, timeout: timeout) } ?? "cannot connect"
-        case let error as IOError:
-            return String(cString: strerror(error.errnoCode)).lowercased()
-        case let error as NIOCore.SocketAddressError:
-            return "bad address: \(error)"
-        case ChannelError.connectTimeout:
-            return "no answer within \(timeout.nanoseconds / 1_000_000_000) s"
-        default:
-            return "\(error)"
         }
     }
 

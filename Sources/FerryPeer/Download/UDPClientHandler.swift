@@ -75,7 +75,7 @@ final class UDPClientHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        finish(.unreachable(TCPFetcher.describe(connectError: error, timeout: .seconds(0))))
+        finish(.unreachable(describe(connectError: error, timeout: .seconds(0))))
         context.close(promise: nil)
     }
 

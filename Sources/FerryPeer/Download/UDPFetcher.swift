@@ -50,7 +50,7 @@ struct UDPFetcher: FileFetcher {
             try await channel.writeAndFlush(UDPDownloadCommand.start).get()
         } catch {
             continuation.finish()
-            return .init(bytes: 0, error: .connectFailed, message: TCPFetcher.describe(connectError: error, timeout: .seconds(5)))
+            return .init(bytes: 0, error: .connectFailed, message: describe(connectError: error, timeout: .seconds(5)))
         }
         defer { channel.close(promise: nil) }
 

@@ -43,8 +43,13 @@ public final class TrackerConnection: Sendable {
             let local = try SocketAddress.makeAddressResolvingHost(bindHost ?? "0.0.0.0", port: sourcePort ?? 0)
             bootstrap = bootstrap.bind(to: local)
         }
-        let channel = try await bootstrap.connect(host: server.host, port: server.port).get()
-        return TrackerConnection(channel: channel)
+        do {
+            let channel = try await bootstrap.connect(host: server.host, port: server.port).get()
+            return TrackerConnection(channel: channel)
+        } catch {
+            throw PeerError(.trackerUnavailable,
+                            "cannot reach the tracker at \(server): \(describe(connectError: error, timeout: .seconds(5)))")
+        }
     }
 
     /// Sends `lines` as one request and waits for the reply.
