@@ -271,6 +271,39 @@ struct RecoveryTests {
         }
     }
 
+    /// Sends datagrams at `now` while the pacer lets them go; returns how many went.
+    static func burst(_ pacer: inout Pacer<TestInstant>, size: Int, rate: Double, at now: TestInstant) -> Int {
+        var sent = 0
+        while pacer.releaseTime(for: size, rate: rate).map({ $0 <= now }) ?? true, sent < 100_000 {
+            pacer.onPacketSent(bytes: size, rate: rate, at: now)
+            sent += 1
+        }
+        return sent
+    }
+
+    @Test func pacerBurstsOneMillisecondAtTheRate() {
+        // 100 MB/s: 1 ms is 100 kB, about 68 datagrams of 1472 bytes (once the bucket has refilled).
+        var pacer = Pacer<TestInstant>(maxDatagramSize: 1472)
+        #expect(Self.burst(&pacer, size: 1472, rate: 100e6, at: .zero) == 10)
+        let refilled = Self.burst(&pacer, size: 1472, rate: 100e6, at: TestInstant(offset: .seconds(1)))
+        #expect((67...69).contains(refilled))
+        // Half a millisecond later half a burst's worth is back.
+        let half = Self.burst(&pacer, size: 1472, rate: 100e6, at: TestInstant(offset: .seconds(1) + .microseconds(500)))
+        #expect((33...35).contains(half))
+    }
+
+    @Test func pacerBurstsAreBoundedAtBothEnds() {
+        // 1 MB/s: 1 ms is 1000 bytes, less than a datagram; two datagrams still go together.
+        var slow = Pacer<TestInstant>(maxDatagramSize: 1472)
+        _ = Self.burst(&slow, size: 1472, rate: 1e6, at: .zero)
+        #expect(Self.burst(&slow, size: 1472, rate: 1e6, at: TestInstant(offset: .seconds(10))) == 2)
+        // 10 GB/s: 1 ms is 10 MB, but a burst stops at 1 MiB.
+        var fast = Pacer<TestInstant>(maxDatagramSize: 1472)
+        _ = Self.burst(&fast, size: 1472, rate: 10e9, at: .zero)
+        let burst = Self.burst(&fast, size: 1472, rate: 10e9, at: TestInstant(offset: .seconds(10)))
+        #expect(burst == (1 << 20) / 1472)
+    }
+
     @Test func windowedMaxFilterForgetsOldMaxima() {
         var filter = WindowedMaxFilter(window: 10)
         filter.update(100, at: 0)

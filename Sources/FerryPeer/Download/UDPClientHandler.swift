@@ -33,6 +33,12 @@ final class UDPClientHandler: ChannelDuplexHandler {
 
     /// Bytes gathered before they are handed over even within one read burst.
     static let chunkSize = 1 << 20
+    /// Bytes worth handing over at the end of a read burst: fewer wait for more (one write of
+    /// 256 KiB instead of a write per burst), but never longer than ``handOverDelay``.
+    static let handOverSize = 256 << 10
+    /// The longest bytes wait to be handed over while more keep arriving, so that progress and the
+    /// flow-control credit move along on a slow transfer too.
+    static let handOverDelay = Duration.milliseconds(10)
 
     private var machine: UDPReceiverStateMachine<UDPMonotonicInstant>
     private let server: SocketAddress
@@ -40,6 +46,8 @@ final class UDPClientHandler: ChannelDuplexHandler {
     /// The armed timer, with the instant it was armed for.
     private var timer: (task: Scheduled<Void>, deadline: UDPMonotonicInstant)?
     private var pending: ByteBuffer?
+    /// When the first byte of ``pending`` arrived.
+    private var pendingSince = UDPMonotonicInstant.now
     private var finished = false
 
     init(configuration: UDPConfiguration, request: UDPRequestFrame, server: SocketAddress,
@@ -56,12 +64,13 @@ final class UDPClientHandler: ChannelDuplexHandler {
         UDPServerHandler.forEachSegment(of: envelope) { datagram in
             machine.receive(datagram: datagram, at: now)
         }
-        drain(context: context, now: now, handOver: false)
+        deliverEvents(context: context)
     }
 
+    /// One answer per read burst: the ACK (and anything else due) covers every datagram of the
+    /// burst, instead of one ACK per envelope the kernel handed over.
     func channelReadComplete(context: ChannelHandlerContext) {
-        handOverPending()
-        context.flush()
+        drain(context: context, now: UDPMonotonicInstant.now)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -71,7 +80,7 @@ final class UDPClientHandler: ChannelDuplexHandler {
         case .abort(let error): machine.abort(error)
         }
         promise?.succeed()
-        drain(context: context, now: UDPMonotonicInstant.now, handOver: true)
+        drain(context: context, now: UDPMonotonicInstant.now)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -85,9 +94,11 @@ final class UDPClientHandler: ChannelDuplexHandler {
     }
 
     /// Passes on the machine's events, sends its datagrams and re-arms its timer.
-    private func drain(context: ChannelHandlerContext, now: UDPMonotonicInstant, handOver: Bool) {
+    private func drain(context: ChannelHandlerContext, now: UDPMonotonicInstant) {
         deliverEvents(context: context)
-        if handOver { handOverPending() }
+        if let bytes = pending, bytes.readableBytes >= Self.handOverSize || pendingSince.advanced(by: Self.handOverDelay) <= now {
+            handOverPending()
+        }
         while let datagram = machine.nextDatagram(at: now) {
             context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: server, data: datagram)), promise: nil)
         }
@@ -105,7 +116,10 @@ final class UDPClientHandler: ChannelDuplexHandler {
             case .data(_, var bytes):
                 // One allocation per chunk, sized so that it never grows: a chunk is handed over
                 // once it holds `chunkSize` bytes, and each event adds at most one datagram's payload.
-                if pending == nil { pending = context.channel.allocator.buffer(capacity: Self.chunkSize + (1 << 16)) }
+                if pending == nil {
+                    pending = context.channel.allocator.buffer(capacity: Self.chunkSize + (1 << 16))
+                    pendingSince = UDPMonotonicInstant.now
+                }
                 pending!.writeBuffer(&bytes)
                 if pending!.readableBytes >= Self.chunkSize { handOverPending() }
             case .complete:
@@ -122,7 +136,11 @@ final class UDPClientHandler: ChannelDuplexHandler {
     /// the timer is armed again. Re-arming after every datagram cost a task allocation and two
     /// updates of the event loop's timer heap each time.
     private func arm(context: ChannelHandlerContext, now: UDPMonotonicInstant) {
-        guard let deadline = inPlace(&machine, { $0.nextDeadline }), !finished else {
+        // Bytes waiting to be handed over set a deadline of their own.
+        let handOverDeadline = pending.map { _ in pendingSince.advanced(by: Self.handOverDelay) }
+        let machineDeadline = inPlace(&machine, { $0.nextDeadline })
+        let earliest = machineDeadline.map { machine in handOverDeadline.map { min(machine, $0) } ?? machine } ?? handOverDeadline
+        guard let deadline = earliest, !finished else {
             timer?.task.cancel()
             timer = nil
             return
@@ -136,7 +154,7 @@ final class UDPClientHandler: ChannelDuplexHandler {
             handler.timer = nil
             let now = UDPMonotonicInstant.now
             handler.machine.handleTimeout(at: now)
-            handler.drain(context: context, now: now, handOver: true)
+            handler.drain(context: context, now: now)
         }
         timer = (task, deadline)
     }

@@ -29,6 +29,9 @@ final class UDPServerHandler: ChannelInboundHandler {
     /// sends it. The connection gives no more datagrams until it is gone, so its congestion
     /// controller sees the limit as the bottleneck it is.
     private var held: [UDPConnectionID: (datagram: ByteBuffer, address: SocketAddress, release: Scheduled<Void>)] = [:]
+    /// The connections that received datagrams since the last read burst ended (few: a linear
+    /// search beats hashing).
+    private var touched: [UDPConnectionID] = []
 
     init(configuration: UDPServerDemultiplexer<UDPMonotonicInstant, SocketAddress>.Configuration,
          provider: any UDPFileProvider, rateLimiter: RateLimiter?, logger: Logger) {
@@ -50,13 +53,21 @@ final class UDPServerHandler: ChannelInboundHandler {
             case .reply(let reply, let address):
                 context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: reply)), promise: nil)
             case .delivered(let id):
-                pump(id, context: context, now: now)
+                if !touched.contains(id) { touched.append(id) }
             }
         }
         handleEvents(context: context)
     }
 
+    /// The connections that received datagrams in this read burst answer once, at its end: the
+    /// ACKs of a burst free their window together, so the datagrams they release go out as a few
+    /// large GSO writes instead of many small ones.
     func channelReadComplete(context: ChannelHandlerContext) {
+        let now = UDPMonotonicInstant.now
+        for id in touched {
+            pump(id, context: context, now: now)
+        }
+        touched.removeAll(keepingCapacity: true)
         context.flush()
     }
 
