@@ -37,7 +37,7 @@ ip netns add "$NETNS"
 IN="ip netns exec $NETNS"
 ip -n "$NETNS" link set lo up
 ip -n "$NETNS" link set lo mtu 1500
-$IN ethtool -K lo tso off gso off gro off >/dev/null 2>&1 || true
+$IN ethtool -K lo tso off gso off gro off tx-udp-segmentation off >/dev/null 2>&1 || true
 $IN tc qdisc add dev lo root tbf rate "${RATE}mbit" burst 64kb latency 20ms
 
 $IN "$FERRY" server --host 127.0.0.1 --port 4494 --db :memory: --log-level error &

@@ -31,7 +31,7 @@ struct UDPFetcher: FileFetcher {
                 .channelOption(.socketOption(.so_rcvbuf), value: UDPFileServer.socketBufferSize)
                 .channelOption(.datagramVectorReadMessageCount, value: Self.readMessages(coalesced: coalesced))
                 .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(
-                    capacity: Self.readMessages(coalesced: coalesced) * Self.readSlotSize(coalesced: coalesced)))
+                    capacity: Self.readMessages(coalesced: coalesced) * Self.readSlotSize))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(
@@ -98,11 +98,13 @@ struct UDPFetcher: FileFetcher {
     }
 
     /// Datagrams (or coalesced superbuffers) read per system call.
-    static func readMessages(coalesced: Bool) -> Int { coalesced ? 8 : 32 }
+    static func readMessages(coalesced: Bool) -> Int { coalesced ? 8 : 16 }
 
-    /// The buffer room per message: a whole superbuffer (at most 64 KiB) when the kernel coalesces
-    /// datagrams, since a shorter slot would truncate it; else one datagram of up to 2 KiB.
-    static func readSlotSize(coalesced: Bool) -> Int { coalesced ? 1 << 16 : 2048 }
+    /// The buffer room per message: 64 KiB, the largest UDP payload. A coalesced superbuffer is up
+    /// to that long, and so is a single datagram: the server's size is its own choice (8 KiB on
+    /// loopback, up to 65 507 bytes with `--udp-datagram-size`), and a shorter slot would truncate
+    /// the datagram, which would then be dropped as malformed again and again.
+    static let readSlotSize = 1 << 16
 
     /// The transfer error for how a UDP transfer failed.
     static func result(for error: FerryUDPError, received: UInt64, answered: Bool) -> FetchResult {

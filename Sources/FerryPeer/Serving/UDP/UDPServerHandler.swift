@@ -183,7 +183,9 @@ final class UDPServerHandler: ChannelInboundHandler {
                 timers.removeValue(forKey: id)?.task.cancel()
                 held.removeValue(forKey: id)?.release.cancel()
                 logger.debug("UDP upload ended", metadata: ["client": "\(address.displayString)", "outcome": "\(outcome)",
-                                                            "sent": "\(statistics.bytesSent)", "lost": "\(statistics.packetsLost)"])
+                                                            "sent": "\(statistics.bytesSent)", "datagrams": "\(statistics.datagramsSent)",
+                                                            "lost": "\(statistics.packetsLost)", "ptos": "\(statistics.probeTimeouts)",
+                                                            "srtt": "\(statistics.smoothedRTT)", "min_rtt": "\(statistics.minimumRTT)"])
             }
         }
     }
