@@ -15,7 +15,7 @@ extension EndToEndTests {
         static func payload(ofDatagram size: Int) -> Int { size - 37 }
 
         @Test("sizes around the datagram boundary, 0 and 1 byte, and 64 MiB arrive intact over UDP",
-              arguments: [1200, UDPFileServer.Configuration.loopbackDatagramSize])
+              arguments: [1200, 8192])
         func sizes(datagramSize: Int) async throws {
             let temporary = try TemporaryFolder()
             defer { temporary.remove() }
@@ -138,9 +138,45 @@ extension EndToEndTests {
             let tracker = try await TestTracker.start()
             let bytes = sampleBytes(count: lossPercent >= 20 ? 300_000 : 3 << 20, seed: 400)
             let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["far.bin": bytes])
-            // The relay stands on 127.0.0.9 and is announced as a holder, so the download goes through it.
             let relay = try await LossyRelay.start(host: "127.0.0.9", port: 5555, server: SocketAddress(ipAddress: "127.0.0.2", port: 5555),
                                                    lossPercent: lossPercent, seed: 11)
+            let (outcome, into) = try await downloadThrough(relay, from: peer, tracker: tracker, in: temporary)
+            #expect(outcome.status == .ok)
+            #expect(outcome.attempts.map(\.peer) == ["127.0.0.9:5555"])
+            #expect(fileMatches(into + "/far.bin", bytes))
+            #expect(relay.dropped.withLockedValue { $0 } > 0, "the relay dropped nothing")
+            await relay.stop()
+            await peer.kill()
+            await tracker.stop()
+        }
+
+        @Test("a peer finds the largest datagram its path carries (path MTU discovery)",
+              arguments: [(Int?.none, 8192), (1500 - 28, 1472), (1280 - 48, 1200)])
+        func pathMTUDiscovery(pathLimit: Int?, expected: Int) async throws {
+            let temporary = try TemporaryFolder()
+            defer { temporary.remove() }
+            let tracker = try await TestTracker.start()
+            let bytes = sampleBytes(count: 4 << 20, seed: 401)
+            // The peer picks no datagram size, so it starts at 1200 and probes 1452, 1472 and 8192.
+            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["far.bin": bytes])
+            let relay = try await LossyRelay.start(host: "127.0.0.9", port: 5555, server: SocketAddress(ipAddress: "127.0.0.2", port: 5555),
+                                                   lossPercent: 0, seed: 12, maximumDatagramSize: pathLimit)
+            let (outcome, into) = try await downloadThrough(relay, from: peer, tracker: tracker, in: temporary)
+            #expect(outcome.status == .ok)
+            #expect(fileMatches(into + "/far.bin", bytes))
+            #expect(relay.largestToClient.withLockedValue { $0 } == expected)
+            // The first size the path refused cost three probes; the search stopped there.
+            #expect(relay.tooLarge.withLockedValue { $0 } == (pathLimit == nil ? 0 : 3))
+            await relay.stop()
+            await peer.kill()
+            await tracker.stop()
+        }
+
+        /// Downloads `far.bin` over UDP from the holder at the relay only: the relay stands on
+        /// 127.0.0.9 and is announced as a holder of the peer's file, and every other holder is
+        /// left out of the lookup, so the bytes cross it.
+        func downloadThrough(_ relay: LossyRelay, from peer: TestPeer, tracker: TestTracker,
+                             in temporary: TemporaryFolder) async throws -> (DownloadOutcome, String) {
             let announcer = try await TrackerConnection.connect(to: tracker.endpoint, localHost: "127.0.0.9")
             _ = try await announcer.hello(tcpPort: 5555, udpPort: 5555)
             let entry = try #require(peer.node.share.snapshot.files[SharedFileName("far.bin")!]?.entry)
@@ -148,7 +184,6 @@ extension EndToEndTests {
 
             let into = try temporary.subfolder("client")
             let connection = try await tracker.connect()
-            // The peer itself holds the file too; only the relay's entry is kept, so the bytes cross it.
             let holders = try await connection.lookup(["far.bin"])
             let viaRelay = holders.map { result in
                 guard case .found(let groups) = result.outcome else { return result }
@@ -159,15 +194,9 @@ extension EndToEndTests {
             let downloader = Downloader(configuration: .init(folder: into, transports: [.udp], localHost: "127.0.0.1"),
                                         holders: connection, logger: quietLogger)
             let outcome = try #require(await downloader.download(["far.bin"], lookups: viaRelay).first)
-            #expect(outcome.status == .ok)
-            #expect(outcome.attempts.map(\.peer) == ["127.0.0.9:5555"])
-            #expect(fileMatches(into + "/far.bin", bytes))
-            #expect(relay.dropped.withLockedValue { $0 } > 0, "the relay dropped nothing")
             await connection.close()
             await announcer.close()
-            await relay.stop()
-            await peer.kill()
-            await tracker.stop()
+            return (outcome, into)
         }
     
         @Test("the upload rate limit covers UDP and TCP together, within 10 %")

@@ -78,6 +78,29 @@ struct HandshakeTests {
         #expect(packet.frames.contains(.request(UDPRequestFrame(name: "a.bin"))))
     }
 
+    @Test func theFirstInitialGoesOutTwiceAndTheOneWithTheCookieOnce() throws {
+        var client = Self.makeClient()
+        var server = Self.makeServer()
+        let first = try unwrap(client.nextDatagram(at: .zero))
+        let copy = try unwrap(client.nextDatagram(at: .zero))
+        #expect(client.nextDatagram(at: .zero) == nil)
+        let (firstPacket, copyPacket) = (try UDPPacket(decoding: first), try UDPPacket(decoding: copy))
+        #expect(copyPacket.header.type == .initial && copy.readableBytes == UDPWireLimits.minimumInitialDatagramSize)
+        #expect(copyPacket.header.packetNumber != firstPacket.header.packetNumber, "packet numbers are never reused")
+        #expect(copyPacket.frames == firstPacket.frames)
+        // Each copy gets its own RETRY; the client takes the first and sends one INITIAL with the cookie.
+        guard case .reply(let retry, _) = server.receive(datagram: first, from: Self.clientAddress, at: .zero),
+            case .reply(let secondRetry, _) = server.receive(datagram: copy, from: Self.clientAddress, at: .zero)
+        else {
+            throw NoRetry()
+        }
+        client.receive(datagram: retry, at: .zero)
+        client.receive(datagram: secondRetry, at: .zero)
+        let withCookie = try UDPPacket(decoding: try unwrap(client.nextDatagram(at: .zero)))
+        #expect(!withCookie.header.token.isEmpty)
+        #expect(client.nextDatagram(at: .zero) == nil)
+    }
+
     @Test func spoofedInitialGetsOnlyASmallRetryAndNoState() throws {
         var server = Self.makeServer()
         var client = Self.makeClient()
@@ -167,6 +190,45 @@ struct HandshakeTests {
                     UDPResponseFrame(fileSize: 100_000, start: 0, end: 100_000, sha256Hex: Self.file.sha256Hex)
                 )
         )
+    }
+
+    @Test func theCookiesRoundTripIsTheServersFirstRTTSample() throws {
+        var server = Self.makeServer()
+        var client = Self.makeClient()
+        let first = try unwrap(client.nextDatagram(at: .zero))
+        guard case .reply(let retry, _) = server.receive(datagram: first, from: Self.clientAddress, at: .zero) else {
+            throw NoRetry()
+        }
+        // The RETRY takes 7 ms to reach the client, the INITIAL with the cookie 7 ms to come back.
+        let roundTrip = Duration.milliseconds(14)
+        client.receive(datagram: retry, at: TestInstant(offset: .milliseconds(7)))
+        let second = try unwrap(client.nextDatagram(at: TestInstant(offset: .milliseconds(7))))
+        guard case .delivered(let id) = server.receive(datagram: second, from: Self.clientAddress, at: TestInstant(offset: roundTrip))
+        else {
+            throw NoRetry()
+        }
+        let statistics = try #require(server.statistics(of: id))
+        #expect(statistics.smoothedRTT == roundTrip)
+        #expect(statistics.minimumRTT == roundTrip)
+        // So the first probe timeout is tens of milliseconds, not the initial RTT's second.
+        let deadline = try #require(server.nextDeadline(for: id))
+        #expect(TestInstant(offset: roundTrip).duration(to: deadline) < .milliseconds(200))
+    }
+
+    @Test func aCookieOlderThanTheInitialRTTSeedsNothing() throws {
+        var server = Self.makeServer()
+        var client = Self.makeClient()
+        let first = try unwrap(client.nextDatagram(at: .zero))
+        guard case .reply(let retry, _) = server.receive(datagram: first, from: Self.clientAddress, at: .zero) else {
+            throw NoRetry()
+        }
+        client.receive(datagram: retry, at: .zero)
+        let second = try unwrap(client.nextDatagram(at: .zero))
+        let late = TestInstant(offset: .seconds(2))
+        guard case .delivered(let id) = server.receive(datagram: second, from: Self.clientAddress, at: late) else {
+            throw NoRetry()
+        }
+        #expect(server.statistics(of: id)?.smoothedRTT == UDPConfiguration().initialRTT)
     }
 
     @Test func retransmittedInitialReachesTheSameConnection() throws {

@@ -37,7 +37,7 @@ where Instant.Duration == Duration {
     /// A sanity bound on the window (1 GiB), whatever the samples claim.
     static var maximumWindow: Int { 1 << 30 }
 
-    private let maxDatagramSize: Int
+    private var maxDatagramSize: Int
     private let initialWindow: Int
     /// The current phase.
     public private(set) var mode: Mode = .startup
@@ -80,6 +80,11 @@ where Instant.Duration == Duration {
     public mutating func onPacketSent(bytes: Int, bytesInFlight: Int, at now: Instant) {}
 
     public mutating func onLoss(_ event: CongestionLossEvent<Instant>) {}
+
+    public mutating func onDatagramSizeChanged(_ size: Int) {
+        self.maxDatagramSize = size
+        self.congestionWindow = min(max(self.congestionWindow, self.minimumWindow), Self.maximumWindow)
+    }
 
     public mutating func onAck(_ event: CongestionAckEvent<Instant>) {
         self.delivered += UInt64(event.ackedBytes)

@@ -53,6 +53,11 @@ public protocol CongestionController<Instant> {
 
     /// Packets were declared lost.
     mutating func onLoss(_ event: CongestionLossEvent<Instant>)
+
+    /// Full datagrams are `size` bytes from now on (path MTU discovery raised the size, or fell back).
+    /// Whatever the controller counts in datagrams — its minimum window above all — must follow,
+    /// or a window smaller than one datagram would stall the sender.
+    mutating func onDatagramSizeChanged(_ size: Int)
 }
 
 /// The congestion-control algorithms built into Ferry's UDP sender.

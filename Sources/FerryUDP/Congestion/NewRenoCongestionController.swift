@@ -6,7 +6,7 @@
 /// congestion does, which is why this controller collapses on lossy links.
 public struct NewRenoCongestionController<Instant: InstantProtocol>: CongestionController
 where Instant.Duration == Duration {
-    private let maxDatagramSize: Int
+    private var maxDatagramSize: Int
     public private(set) var congestionWindow: Int
     private var slowStartThreshold = Int.max
     private var recoveryStart: Instant?
@@ -29,6 +29,11 @@ where Instant.Duration == Duration {
     }
 
     public mutating func onPacketSent(bytes: Int, bytesInFlight: Int, at now: Instant) {}
+
+    public mutating func onDatagramSizeChanged(_ size: Int) {
+        self.maxDatagramSize = size
+        self.congestionWindow = max(self.congestionWindow, 2 * size)
+    }
 
     public mutating func onAck(_ event: CongestionAckEvent<Instant>) {
         if event.rtt.hasSample {

@@ -13,7 +13,8 @@ struct Pacer<Instant: InstantProtocol>: Sendable where Instant.Duration == Durat
     /// The bytes in the bucket before the first packet: ten datagrams, as a congestion window starts.
     static var initialBurstPackets: Int { 10 }
 
-    private let maxDatagramSize: Int
+    /// The size of a full datagram (path MTU discovery may change it).
+    var maxDatagramSize: Int
     /// Bytes in the bucket at ``lastUpdate`` (may be negative after unpaced probes).
     private var tokens: Double
     private var lastUpdate: Instant?

@@ -3,9 +3,13 @@
 /// The defaults follow RFC 9000/9002 where those give one (initial RTT, maximum ack delay, ack
 /// every second ack-eliciting packet) and suit a LAN or the Internet alike.
 public struct UDPConfiguration: Hashable, Sendable {
-    /// The largest UDP payload to send, header included: 1200 (any IPv6 path) up to 65 507.
-    /// Use 1452 on a known 1500-byte Ethernet path. INITIALs are always exactly 1200 bytes.
+    /// The largest UDP payload to send, header included, before (or without) path MTU discovery:
+    /// 1200 (any IPv6 path) up to 65 507. INITIALs are always exactly 1200 bytes.
     public var maximumDatagramSize: Int
+    /// Larger datagram sizes the sender tries, one probe at a time, each only once the path carried
+    /// the previous one (DPLPMTUD, RFC 8899); empty turns discovery off. The driver must send with
+    /// the IP "don't fragment" bit set, or a probe would pass fragmented and prove nothing.
+    public var pathMTUProbeSizes: [Int]
     /// The connection ends with `idleTimeout` when nothing arrives from the peer for this long.
     public var idleTimeout: Duration
     /// The longest an endpoint delays an acknowledgement; also assumed of the peer.
@@ -34,7 +38,8 @@ public struct UDPConfiguration: Hashable, Sendable {
         receiveWindow: Int = 16 << 20,
         congestionControl: UDPCongestionAlgorithm = .bbr,
         initialWindowPackets: Int = 10,
-        maximumRetries: Int = 4
+        maximumRetries: Int = 4,
+        pathMTUProbeSizes: [Int] = []
     ) {
         self.maximumDatagramSize = maximumDatagramSize
         self.idleTimeout = idleTimeout
@@ -45,7 +50,13 @@ public struct UDPConfiguration: Hashable, Sendable {
         self.congestionControl = congestionControl
         self.initialWindowPackets = initialWindowPackets
         self.maximumRetries = maximumRetries
+        self.pathMTUProbeSizes = pathMTUProbeSizes
     }
+
+    /// The sizes a server probes by default: 1452 (a 1500-byte path under IPv6), 1472 (the same
+    /// under IPv4) and 8192 (loopback, jumbo-frame LANs); the last is as large as a datagram gets
+    /// here, since beyond it per-datagram costs stop mattering and a GSO write carries fewer.
+    public static let standardProbeSizes = [1452, 1472, 8192]
 
     /// How long a receiver stays silent before sending a PING to keep the connection alive.
     var keepAliveInterval: Duration {
@@ -62,6 +73,11 @@ public struct UDPConfiguration: Hashable, Sendable {
         )
         precondition(self.idleTimeout > .zero && self.maxAckDelay >= .zero && self.initialRTT > .zero)
         precondition(self.ackElicitingThreshold >= 1 && self.initialWindowPackets >= 2 && self.maximumRetries >= 1)
-        precondition(self.receiveWindow >= self.maximumDatagramSize, "receiveWindow must hold one datagram")
+        precondition(
+            self.pathMTUProbeSizes.allSatisfy { $0 <= UDPWireLimits.maximumDatagramSize },
+            "path MTU probe sizes must be at most 65507"
+        )
+        let largest = max(self.maximumDatagramSize, self.pathMTUProbeSizes.max() ?? 0)
+        precondition(self.receiveWindow >= largest, "receiveWindow must hold one datagram")
     }
 }

@@ -21,6 +21,8 @@ struct UDPConnectionCore<Instant: InstantProtocol>: Sendable where Instant.Durat
     private(set) var lastAckElicitingSent: Instant
     private(set) var statistics = UDPConnectionStatistics()
     private let allocator = ByteBufferAllocator()
+    /// The largest datagram to build: the configuration's, until path MTU discovery raises it.
+    var datagramSize: Int
 
     init(configuration: UDPConfiguration, localID: UDPConnectionID, peerID: UDPConnectionID, now: Instant) {
         configuration.validate()
@@ -36,6 +38,7 @@ struct UDPConnectionCore<Instant: InstantProtocol>: Sendable where Instant.Durat
         self.acks = AckTracker(threshold: configuration.ackElicitingThreshold, maxAckDelay: configuration.maxAckDelay)
         self.idleDeadline = now.advanced(by: configuration.idleTimeout)
         self.lastAckElicitingSent = now
+        self.datagramSize = configuration.maximumDatagramSize
     }
 
     /// Whether a packet with this header should be processed: from the known peer, not a duplicate.
@@ -90,17 +93,18 @@ struct UDPConnectionCore<Instant: InstantProtocol>: Sendable where Instant.Durat
     func makeBuilder(type: UDPPacketType = .transfer, token: [UInt8] = []) -> UDPPacketBuilder {
         UDPPacketBuilder(
             header: self.header(type: type, token: token),
-            limit: self.configuration.maximumDatagramSize,
+            limit: self.datagramSize,
             allocator: self.allocator
         )
     }
 
     /// Starts a TRANSFER packet at the end of `buffer`, which is moved into the builder (and left
-    /// empty) until ``finish(_:at:)`` or ``UDPPacketBuilder/abandon()`` gives it back.
-    func makeBuilder(appendingTo buffer: inout ByteBuffer) -> UDPPacketBuilder {
+    /// empty) until ``finish(_:at:)`` or ``UDPPacketBuilder/abandon()`` gives it back. `limit`
+    /// overrides the datagram size (for a path MTU probe).
+    func makeBuilder(appendingTo buffer: inout ByteBuffer, limit: Int? = nil) -> UDPPacketBuilder {
         UDPPacketBuilder(
             header: self.header(type: .transfer, token: []),
-            limit: self.configuration.maximumDatagramSize,
+            limit: limit ?? self.datagramSize,
             appendingTo: &buffer
         )
     }
@@ -163,6 +167,7 @@ struct UDPConnectionCore<Instant: InstantProtocol>: Sendable where Instant.Durat
         statistics.minimumRTT = self.recovery.rtt.minimum
         statistics.bytesInFlight = self.recovery.bytesInFlight
         statistics.congestionWindow = congestionWindow
+        statistics.datagramSize = self.datagramSize
         return statistics
     }
 }
@@ -191,6 +196,8 @@ public struct UDPConnectionStatistics: Hashable, Sendable {
     public var bytesInFlight = 0
     /// The congestion window (sender only).
     public var congestionWindow: Int?
+    /// The largest datagram in use (raised by path MTU discovery).
+    public var datagramSize = 0
 
     /// All counters at zero.
     public init() {}

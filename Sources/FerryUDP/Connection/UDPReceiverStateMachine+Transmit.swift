@@ -21,7 +21,11 @@ extension UDPReceiverStateMachine {
             guard self.initialPending || self.core.probesToSend > 0 else {
                 return nil
             }
-            self.initialPending = false
+            if self.initialPending, self.retries == 0, self.firstInitialCopies > 0 {
+                self.firstInitialCopies -= 1
+            } else {
+                self.initialPending = false
+            }
             return self.makeInitial(at: now)
         case .transferring, .finishing:
             return self.makeTransferPacket(at: now)

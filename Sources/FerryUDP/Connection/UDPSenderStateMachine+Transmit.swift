@@ -30,6 +30,11 @@ extension UDPSenderStateMachine {
         case .transferring:
             break
         }
+        if let size = self.pathMTU.sizeToProbe, self.responseState == .acknowledged, self.core.probesToSend == 0,
+            self.wantsToSendAckEliciting, self.mayTransmit(at: now)
+        {
+            return self.appendPathProbe(size: size, to: &buffer, at: now)
+        }
         if self.wantsToSendAckEliciting {
             if self.mayTransmit(at: now) {
                 return self.appendAckElicitingPacket(to: &buffer, at: now)
@@ -63,7 +68,7 @@ extension UDPSenderStateMachine {
             var pacing: Instant? = nil
             if self.wantsToSendAckEliciting, self.core.probesToSend == 0, self.windowHasRoom {
                 pacing = self.pacer.releaseTime(
-                    for: self.core.configuration.maximumDatagramSize,
+                    for: self.core.datagramSize,
                     rate: self.congestion.pacingRate
                 )
             }
@@ -101,7 +106,12 @@ extension UDPSenderStateMachine {
             return
         }
         // Probe timeout: two ack-eliciting packets regardless of the window, carrying the oldest
-        // unacknowledged data again if there is nothing else to send.
+        // unacknowledged data again if there is nothing else to send. A second timeout in a row
+        // while datagrams above the base size are in use may mean the path stopped carrying them:
+        // back to the base size.
+        if self.core.recovery.probeCount >= 2, self.pathMTU.onPersistentProbeTimeouts() {
+            self.useDatagramSize(self.pathMTU.datagramSize)
+        }
         self.core.probesToSend = 2
         if !self.hasContentToSend {
             self.requeue(self.core.recovery.oldestInFlightFrames)
@@ -117,8 +127,7 @@ extension UDPSenderStateMachine {
     }
 
     private var windowHasRoom: Bool {
-        self.core.recovery.bytesInFlight + self.core.configuration.maximumDatagramSize
-            <= self.congestion.congestionWindow
+        self.core.recovery.bytesInFlight + self.core.datagramSize <= self.congestion.congestionWindow
     }
 
     private func mayTransmit(at now: Instant) -> Bool {
@@ -129,7 +138,7 @@ extension UDPSenderStateMachine {
             return false
         }
         let release = self.pacer.releaseTime(
-            for: self.core.configuration.maximumDatagramSize,
+            for: self.core.datagramSize,
             rate: self.congestion.pacingRate
         )
         return release.map { $0 <= now } ?? true
@@ -162,6 +171,23 @@ extension UDPSenderStateMachine {
         )
         self.pacer.onPacketSent(bytes: size, rate: rate, at: now)
         return size
+    }
+
+    /// A path MTU probe: an ACK if one is owed and a PING, padded to `size`. It counts against the
+    /// congestion window and the pacer like any packet, but its loss is not taken as congestion.
+    private mutating func appendPathProbe(size: Int, to buffer: inout ByteBuffer, at now: Instant) -> Int {
+        let start = buffer.writerIndex
+        var builder = self.core.makeBuilder(appendingTo: &buffer, limit: size)
+        self.core.appendAck(to: &builder, at: now)
+        builder.append(.ping, sent: .pathProbe)
+        builder.pad(to: size)
+        buffer = self.core.finish(builder, at: now)
+        self.pathMTU.onProbeSent()
+        let sent = buffer.writerIndex - start
+        let rate = self.congestion.pacingRate
+        self.congestion.onPacketSent(bytes: sent, bytesInFlight: self.core.recovery.bytesInFlight, at: now)
+        self.pacer.onPacketSent(bytes: sent, rate: rate, at: now)
+        return sent
     }
 
     private mutating func appendStreamFrames(to builder: inout UDPPacketBuilder) throws(FerryUDPError) {

@@ -39,6 +39,8 @@ public struct UDPSenderStateMachine<Instant: InstantProtocol> where Instant.Dura
     /// The RESPONSE this machine sends.
     public let response: UDPResponseFrame
     var responseState = ResponseState.pending
+    /// The search for the largest datagram the path carries.
+    var pathMTU: PathMTUDiscovery
 
     /// Creates the server side of a transfer.
     ///
@@ -76,10 +78,20 @@ public struct UDPSenderStateMachine<Instant: InstantProtocol> where Instant.Dura
             )
         }
         self.pacer = Pacer(maxDatagramSize: configuration.maximumDatagramSize)
+        self.pathMTU = PathMTUDiscovery(
+            baseSize: configuration.maximumDatagramSize,
+            ladder: configuration.pathMTUProbeSizes
+        )
         self.stream = UDPSendStream(start: request.start, end: end)
         self.source = source
         self.request = request
         self.response = UDPResponseFrame(fileSize: size, start: request.start, end: end, sha256Hex: source.sha256Hex)
+    }
+
+    /// Takes `sample` as the first RTT measurement (the handshake's round trip), so that the first
+    /// probe timeout is not the initial RTT's second or so.
+    mutating func seedRTT(_ sample: Duration) {
+        self.core.recovery.addRTTSample(sample)
     }
 
     /// The connection ID this end chose (the demultiplexer's key).
@@ -184,6 +196,7 @@ public struct UDPSenderStateMachine<Instant: InstantProtocol> where Instant.Dura
                 switch sent {
                 case .stream(let range): self.stream.onAcknowledged(range)
                 case .response: self.responseState = .acknowledged
+                case .pathProbe: self.onPathProbeAcknowledged()
                 case .ping, .request, .maxData, .done: break
                 }
             }
@@ -204,13 +217,21 @@ public struct UDPSenderStateMachine<Instant: InstantProtocol> where Instant.Dura
     }
 
     mutating func onLost(_ lost: [SentPacket<Instant>], at now: Instant) {
-        guard let newest = lost.last else {
-            return
-        }
         var lostBytes = 0
+        var newest: SentPacket<Instant>?
         for packet in lost {
-            lostBytes += packet.size
             self.requeue(packet.frames)
+            // A lost path MTU probe says the probe was too large, not that the path is congested
+            // (RFC 9000 §14.4).
+            guard !packet.frames.contains(.pathProbe) else {
+                self.pathMTU.onProbeLost()
+                continue
+            }
+            lostBytes += packet.size
+            newest = packet
+        }
+        guard let newest else {
+            return
         }
         self.congestion.onLoss(
             CongestionLossEvent(
@@ -232,10 +253,25 @@ public struct UDPSenderStateMachine<Instant: InstantProtocol> where Instant.Dura
                 if self.responseState != .acknowledged {
                     self.responseState = .pending
                 }
-            case .ping, .request, .maxData, .done:
+            case .ping, .request, .maxData, .done, .pathProbe:
                 break
             }
         }
+    }
+
+    private mutating func onPathProbeAcknowledged() {
+        self.pathMTU.onProbeAcknowledged()
+        self.useDatagramSize(self.pathMTU.datagramSize)
+    }
+
+    /// Builds full datagrams of `size` bytes from now on, and tells the window and the pacer.
+    mutating func useDatagramSize(_ size: Int) {
+        guard size != self.core.datagramSize else {
+            return
+        }
+        self.core.datagramSize = size
+        self.congestion.onDatagramSizeChanged(size)
+        self.pacer.maxDatagramSize = size
     }
 
     mutating func close(with error: Error, at now: Instant) {

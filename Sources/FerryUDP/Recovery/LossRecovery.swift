@@ -65,6 +65,11 @@ struct LossRecovery<Instant: InstantProtocol>: Sendable where Instant.Duration =
         self.maximumBackoff = maximumBackoff
     }
 
+    /// Adds an RTT sample measured outside the ACKs (the handshake's round trip).
+    mutating func addRTTSample(_ sample: Duration) {
+        self.rtt.addSample(sample, ackDelay: .zero)
+    }
+
     /// The packets still in flight, oldest first.
     var inFlight: [SentPacket<Instant>] {
         self.slots.compactMap { $0 }

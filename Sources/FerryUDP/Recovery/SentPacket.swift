@@ -12,6 +12,8 @@ enum SentFrame: Hashable, Sendable {
     case done
     /// File bytes.
     case stream(Range<UInt64>)
+    /// A path MTU probe: the packet was padded beyond the datagram size in use (never resent).
+    case pathProbe
 }
 
 /// The ``SentFrame``s of one packet, stored inline.
@@ -41,11 +43,12 @@ struct SentFrames: Sequence, ExpressibleByArrayLiteral, Hashable, Sendable {
         case .response: 4
         case .maxData: 8
         case .done: 16
+        case .pathProbe: 32
         case .stream: 0
         }
     }
 
-    private static let flagged: [SentFrame] = [.ping, .request, .response, .maxData, .done]
+    private static let flagged: [SentFrame] = [.ping, .request, .response, .maxData, .done, .pathProbe]
 
     /// Whether no frame was recorded.
     var isEmpty: Bool {

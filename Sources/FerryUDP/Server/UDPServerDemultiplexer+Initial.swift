@@ -22,7 +22,7 @@ extension UDPServerDemultiplexer {
         }
         let addressBytes = address.cookieBytes
         guard
-            self.validator.validate(token: packet.header.token, addressBytes: addressBytes, clientID: clientID, at: now)
+            let cookieAge = self.validator.validate(token: packet.header.token, addressBytes: addressBytes, clientID: clientID, at: now)
         else {
             let token = self.validator.makeToken(addressBytes: addressBytes, clientID: clientID, at: now)
             let retry = UDPPacket(
@@ -52,7 +52,7 @@ extension UDPServerDemultiplexer {
             return self.statelessClose(error, to: clientID, address: address)
         }
         let id = self.makeConnectionID()
-        let machine: UDPSenderStateMachine<Instant>
+        var machine: UDPSenderStateMachine<Instant>
         do {
             machine = try UDPSenderStateMachine(
                 configuration: self.configuration.connection,
@@ -62,6 +62,11 @@ extension UDPServerDemultiplexer {
                 source: source,
                 now: now
             )
+            // The cookie left in a RETRY one round trip ago (plus any INITIAL the client had to
+            // send again): the first RTT sample, unless it is no better than the initial guess.
+            if cookieAge < self.configuration.connection.initialRTT {
+                machine.seedRTT(cookieAge)
+            }
         } catch {
             return self.statelessClose(error, to: clientID, address: address)
         }

@@ -23,6 +23,9 @@ struct LossyLink {
         var corruptionRate: Double = 0
         /// Bytes that may wait for the bottleneck; more are tail-dropped.
         var queueLimit: Int = 512 * 1200
+        /// The largest datagram the path carries (its MTU less the IP and UDP headers); larger ones
+        /// are dropped, as a router drops a packet with the don't-fragment bit. `nil` carries any.
+        var maximumDatagramSize: Int? = nil
     }
 
     struct Counters {
@@ -33,6 +36,7 @@ struct LossyLink {
         var duplicates = 0
         var corrupted = 0
         var blackholed = 0
+        var tooLarge = 0
     }
 
     let configuration: Configuration
@@ -41,6 +45,8 @@ struct LossyLink {
     private(set) var counters = Counters()
     /// From this instant on every datagram vanishes (the peer "disappears").
     var blackholeFrom: TestInstant?
+    /// From this instant on the path carries datagrams of at most this size (a route change).
+    var shrink: (from: TestInstant, maximumDatagramSize: Int)?
 
     init(_ configuration: Configuration, seed: UInt64) {
         self.configuration = configuration
@@ -56,6 +62,12 @@ struct LossyLink {
         let size = datagram.readableBytes
         if let blackholeFrom, now >= blackholeFrom {
             self.counters.blackholed += 1
+            return []
+        }
+        let limit = self.shrink.flatMap { now >= $0.from ? $0.maximumDatagramSize : nil }
+            ?? self.configuration.maximumDatagramSize
+        if let limit, size > limit {
+            self.counters.tooLarge += 1
             return []
         }
         var departure = now

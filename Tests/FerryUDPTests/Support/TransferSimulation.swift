@@ -22,6 +22,8 @@ struct TransferSimulation {
         var seed: UInt64 = 1
         /// Both directions drop everything from this instant on.
         var vanishAt: Duration?
+        /// From this instant on, the server-to-client direction carries datagrams of at most this size.
+        var shrinkForward: (at: Duration, maximumDatagramSize: Int)?
         var timeLimit: Duration = .seconds(120)
         /// The name the client asks for (the server only has ``TransferSimulation/fileName``).
         var fileName = TransferSimulation.fileName
@@ -107,6 +109,9 @@ struct TransferSimulation {
         )
         self.forward = LossyLink(setup.forward, seed: generator.next())
         self.backward = LossyLink(setup.backward, seed: generator.next())
+        if let shrink = setup.shrinkForward {
+            self.forward.shrink = (TestInstant(offset: shrink.at), shrink.maximumDatagramSize)
+        }
         if let vanishAt = setup.vanishAt {
             self.forward.blackholeFrom = TestInstant(offset: vanishAt)
             self.backward.blackholeFrom = TestInstant(offset: vanishAt)

@@ -17,34 +17,23 @@ public struct UDPFileServer: Service, CustomStringConvertible {
         /// The peer's upload cap, shared with the TCP file server.
         public var rateLimiter: RateLimiter?
 
-        /// - Parameter datagramSize: the UDP payload of a full datagram; `nil` chooses by the path:
-        ///   ``loopbackDatagramSize`` when `host` is a loopback address (a socket bound there only
-        ///   talks over the loopback interface, whose MTU is 64 KiB), else 1200 bytes, which crosses
-        ///   any path without IP fragmentation.
+        /// - Parameter datagramSize: the UDP payload of every full datagram; `nil` lets each
+        ///   connection find its path's: it starts at 1200 bytes, which cross any path without IP
+        ///   fragmentation, and probes 1452, 1472 and 8192 (path MTU discovery; see
+        ///   ``UDPConfiguration/standardProbeSizes``).
         public init(host: String = "0.0.0.0", port: Int = 5555, datagramSize: Int? = nil,
                     maximumConnections: Int = 1024, rateLimiter: RateLimiter? = nil) {
             self.host = host
             self.port = port
-            let size = datagramSize ?? (Self.isLoopback(host) ? Self.loopbackDatagramSize : UDPWireLimits.defaultMaximumDatagramSize)
-            self.connection = UDPConfiguration(maximumDatagramSize: size)
+            self.connection = UDPConfiguration(
+                maximumDatagramSize: datagramSize ?? UDPWireLimits.defaultMaximumDatagramSize,
+                pathMTUProbeSizes: datagramSize == nil ? UDPConfiguration.standardProbeSizes : [])
             self.maximumConnections = maximumConnections
             self.rateLimiter = rateLimiter
         }
 
-        /// The datagram size on a loopback-only server: large enough that per-datagram work stops
-        /// being the limit, small enough that one GSO write still carries several.
-        public static let loopbackDatagramSize = 8192
-
         /// The range a datagram size may be chosen from.
         public static let datagramSizes = UDPWireLimits.minimumInitialDatagramSize...UDPWireLimits.maximumDatagramSize
-
-        static func isLoopback(_ host: String) -> Bool {
-            switch try? SocketAddress(ipAddress: host, port: 0) {
-            case .v4(let address)?: return UInt32(bigEndian: address.address.sin_addr.s_addr) >> 24 == 127
-            case .v6?: return host == "::1"
-            default: return false
-            }
-        }
     }
 
     /// Socket buffers large enough for a window of datagrams at loopback speeds.
@@ -69,8 +58,8 @@ public struct UDPFileServer: Service, CustomStringConvertible {
     public var description: String { "UDPFileServer(\(configuration.host):\(configuration.port))" }
 
     public func run() async throws {
-        let demultiplexerConfiguration = UDPServerDemultiplexer<UDPMonotonicInstant, SocketAddress>.Configuration(
-            connection: configuration.connection, maximumConnections: configuration.maximumConnections)
+        let configuration = self.configuration
+        let ipv6 = (try? SocketAddress(ipAddress: configuration.host, port: 0))?.protocol == .inet6
         let provider = ShareUDPFileProvider(share: share)
         let logger = self.logger
         let rateLimiter = configuration.rateLimiter
@@ -84,6 +73,13 @@ public struct UDPFileServer: Service, CustomStringConvertible {
                 .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 32 * 2048))
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        var connection = configuration.connection
+                        if !connection.pathMTUProbeSizes.isEmpty, !Self.setDontFragment(channel, ipv6: ipv6) {
+                            logger.notice("path MTU discovery is off: the socket cannot set the don't-fragment bit")
+                            connection.pathMTUProbeSizes = []
+                        }
+                        let demultiplexerConfiguration = UDPServerDemultiplexer<UDPMonotonicInstant, SocketAddress>.Configuration(
+                            connection: connection, maximumConnections: configuration.maximumConnections)
                         try channel.pipeline.syncOperations.addHandler(
                             UDPServerHandler(configuration: demultiplexerConfiguration, provider: provider,
                                              rateLimiter: rateLimiter, logger: logger))
@@ -96,13 +92,41 @@ public struct UDPFileServer: Service, CustomStringConvertible {
                 + "is another peer using that address? Pass --host or --port")
         }
         let address = channel.localAddress!
-        logger.notice("serving files over UDP", metadata: ["address": "\(address.displayString)",
-                                                         "datagram": "\(configuration.connection.maximumDatagramSize)"])
+        var metadata: Logger.Metadata = ["address": "\(address.displayString)",
+                                         "datagram": "\(configuration.connection.maximumDatagramSize)"]
+        if let largest = configuration.connection.pathMTUProbeSizes.max() {
+            metadata["probing_up_to"] = "\(largest)"
+        }
+        logger.notice("serving files over UDP", metadata: metadata)
         onListening(address)
         await withTaskCancellationOrGracefulShutdownHandler {
             try? await channel.closeFuture.get()
         } onCancelOrGracefulShutdown: {
             channel.close(promise: nil)
         }
+    }
+
+    /// Sets the IP "don't fragment" bit on every datagram and has the kernel ignore its path MTU
+    /// cache (`IP_PMTUDISC_PROBE`, as QUIC stacks do): a path MTU probe too large for the path must
+    /// be dropped, not fragmented, and a datagram larger than the interface fails locally. Returns
+    /// whether the socket took it.
+    static func setDontFragment(_ channel: any Channel, ipv6: Bool) -> Bool {
+        #if os(Linux)
+        guard let options = channel.syncOptions else { return false }
+        do {
+            // On an IPv6 socket IP_MTU_DISCOVER covers IPv4-mapped peers.
+            try options.setOption(ChannelOptions.Types.SocketOption(level: .ip, name: .init(rawValue: IP_MTU_DISCOVER)),
+                                  value: Int(IP_PMTUDISC_PROBE))
+            if ipv6 {
+                try options.setOption(ChannelOptions.Types.SocketOption(level: .ipv6, name: .init(rawValue: IPV6_MTU_DISCOVER)),
+                                      value: Int(IPV6_PMTUDISC_PROBE))
+            }
+            return true
+        } catch {
+            return false
+        }
+        #else
+        return false
+        #endif
     }
 }

@@ -18,10 +18,8 @@ final class UDPServerHandler: ChannelInboundHandler {
     /// One armed timer per connection, with the instant it was armed for.
     private var timers: [UDPConnectionID: (task: Scheduled<Void>, deadline: UDPMonotonicInstant)] = [:]
     private let segmentation: Bool
+    /// The datagram size connections start with (path MTU discovery may raise it per connection).
     private let maximumDatagramSize: Int
-    /// The most datagrams in one superbuffer: ``maximumSegments``, and no more than fit the 65 507
-    /// bytes a UDP payload (a GSO write included) may have — beyond that the write fails.
-    private let segmentLimit: Int
     private let logger: Logger
     /// The peer's upload cap, shared with the TCP server; `nil` for none.
     private let rateLimiter: RateLimiter?
@@ -38,7 +36,6 @@ final class UDPServerHandler: ChannelInboundHandler {
         self.demultiplexer = UDPServerDemultiplexer(configuration: configuration, provider: provider, now: UDPMonotonicInstant.now)
         self.segmentation = System.supportsUDPSegmentationOffload
         self.maximumDatagramSize = configuration.connection.maximumDatagramSize
-        self.segmentLimit = max(1, min(Self.maximumSegments, UDPWireLimits.maximumDatagramSize / configuration.connection.maximumDatagramSize))
         self.logger = logger
         self.rateLimiter = rateLimiter
     }
@@ -100,26 +97,40 @@ final class UDPServerHandler: ChannelInboundHandler {
     }
 
     /// Sends the connection's datagrams as GSO superbuffers, building each datagram straight into
-    /// the superbuffer. A superbuffer is a run of full-size datagrams that ends early after a
-    /// shorter one: only the last segment may be shorter than the segment size.
+    /// the superbuffer. A superbuffer is a run of datagrams of its first one's size that ends early
+    /// after a shorter one (only the last segment may be shorter). A larger datagram — a path MTU
+    /// probe — cannot join a run: it is cut off the end and sent on its own.
     private func sendBatches(of id: UDPConnectionID, context: ChannelHandlerContext, now: UDPMonotonicInstant) {
         guard let address = inPlace(&demultiplexer, { $0.address(of: id) }) else { return }
         var batch = ByteBuffer()
         var segments = 0
+        var segmentSize = 0
+        func write(_ datagrams: ByteBuffer, segments: Int, size: Int) {
+            let metadata = segments > 1
+                ? AddressedEnvelope<ByteBuffer>.Metadata(ecnState: .transportNotCapable, packetInfo: nil, segmentSize: size)
+                : nil
+            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: datagrams, metadata: metadata)), promise: nil)
+        }
         func flush() {
             guard segments > 0 else { return }
-            let metadata = segments > 1
-                ? AddressedEnvelope<ByteBuffer>.Metadata(ecnState: .transportNotCapable, packetInfo: nil, segmentSize: maximumDatagramSize)
-                : nil
-            context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: batch, metadata: metadata)), promise: nil)
+            write(batch, segments: segments, size: segmentSize)
             batch = ByteBuffer()
             segments = 0
         }
         while true {
             if segments == 0 { batch.reserveCapacity(Self.initialBatchSegments * maximumDatagramSize) }
+            let start = batch.writerIndex
             guard let size = demultiplexer.appendNextDatagram(for: id, to: &batch, at: now) else { break }
+            if segments > 0, size > segmentSize {
+                let alone = batch.getSlice(at: start, length: size)!
+                batch.moveWriterIndex(to: start)
+                flush()
+                write(alone, segments: 1, size: size)
+                continue
+            }
+            if segments == 0 { segmentSize = size }
             segments += 1
-            if size != maximumDatagramSize || segments == segmentLimit { flush() }
+            if size != segmentSize || segments == Self.segmentLimit(forSize: segmentSize) { flush() }
         }
         flush()
     }
@@ -183,7 +194,7 @@ final class UDPServerHandler: ChannelInboundHandler {
                 timers.removeValue(forKey: id)?.task.cancel()
                 held.removeValue(forKey: id)?.release.cancel()
                 logger.debug("UDP upload ended", metadata: ["client": "\(address.displayString)", "outcome": "\(outcome)",
-                                                            "sent": "\(statistics.bytesSent)", "datagrams": "\(statistics.datagramsSent)",
+                                                            "sent": "\(statistics.bytesSent)", "datagrams": "\(statistics.datagramsSent)", "datagram_size": "\(statistics.datagramSize)",
                                                             "lost": "\(statistics.packetsLost)", "ptos": "\(statistics.probeTimeouts)",
                                                             "srtt": "\(statistics.smoothedRTT)", "min_rtt": "\(statistics.minimumRTT)"])
             }
@@ -204,6 +215,13 @@ final class UDPServerHandler: ChannelInboundHandler {
 
     /// Linux sends at most 64 segments in one GSO write.
     static let maximumSegments = 48
+
+    /// The most datagrams of `size` bytes in one superbuffer: ``maximumSegments``, and no more than
+    /// fit the 65 507 bytes a UDP payload (a GSO write included) may have — beyond that the write
+    /// fails.
+    static func segmentLimit(forSize size: Int) -> Int {
+        max(1, min(maximumSegments, UDPWireLimits.maximumDatagramSize / size))
+    }
 
     /// The room a new superbuffer starts with, in datagrams (it grows if more are ready).
     static let initialBatchSegments = 16
