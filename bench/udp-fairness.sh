@@ -5,7 +5,7 @@
 #
 # In a network namespace whose loopback (MTU 1500, offloads off) is shaped by a token bucket
 # (`tc qdisc … tbf rate RATE_MBIT`), an iperf3 TCP flow runs for SECONDS alone, then again while a
-# Ferry UDP download (1200-byte datagrams) runs beside it; the Ferry download also runs alone. It
+# Ferry UDP download (the 1472-byte datagrams it discovers on the 1500-byte link) runs beside it; the Ferry download also runs alone. It
 # prints each flow's goodput alone and together: a fair controller leaves TCP about half the link.
 # Needs root (apt-get, ip netns, tc). Not part of `swift test`.
 set -euo pipefail
@@ -42,7 +42,7 @@ $IN tc qdisc add dev lo root tbf rate "${RATE}mbit" burst 64kb latency 20ms
 
 $IN "$FERRY" server --host 127.0.0.1 --port 4494 --db :memory: --log-level error &
 $IN "$FERRY" peer --server 127.0.0.1:4494 --host 127.0.0.2 --share "$WORK/share" --downloads "$WORK/peer" \
-    --udp-datagram-size 1200 --cache :memory: --log-level error </dev/null &
+    --cache :memory: --log-level error </dev/null &
 $IN iperf3 -s -B 127.0.0.3 -p 5301 >/dev/null 2>&1 &
 sleep 3
 

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Benchmark Ferry's UDP transport.
 #
-#   bench/udp.sh [SIZE_MIB] [LOSSY_SIZE_MIB] [LOSSY_RUNS] [CLEAN_RUNS]   defaults: 1024, 64, 5 and 3
+#   bench/udp.sh [SIZE_MIB] [LOSSY_SIZE_MIB] [LOSSY_RUNS] [CLEAN_RUNS]   defaults: 1024, 256, 5 and 5
 #
 # 1. Clean loopback, the same SIZE_MIB file of random bytes, the median of CLEAN_RUNS runs of each
 #    contender after a warm-up: Ferry UDP with 1200-byte datagrams (an unknown path), with 1472
-#    (a 1500-byte path, and the datagram atftp's 1468-byte blocks make), and with the 8 KiB it
-#    chooses on loopback; Ferry TCP; `iperf3 -u -l 1400 -b 0` (the ceiling: memory to memory, no
-#    file, no reliability); atftp against atftpd with RFC 2348 blksize 1468 and RFC 7440
+#    (a 1500-byte path, and the datagram atftp's 1468-byte blocks make), and with the size path
+#    MTU discovery finds on loopback (8192); Ferry TCP; `iperf3 -u -l 1400 -b 0` (the ceiling:
+#    memory to memory, no file, no reliability); atftp against atftpd with RFC 2348 blksize 1468 and RFC 7440
 #    windowsize 16.
 # 2. Inside a network namespace (loopback with a 1500-byte MTU and offloads off) whose input hook
 #    drops packets at random with nftables (`numgen random mod 100 < N drop`), at 0 %, 1 % and 5 %,
-#    Ferry UDP with 1200-byte datagrams (one datagram, one packet):
+#    Ferry UDP with the datagram size it discovers there (1472; one datagram, one packet):
 #    Ferry UDP against Ferry TCP on a LOSSY_SIZE_MIB file, the median of LOSSY_RUNS runs (each capped
 #    at 120 s; a run that fails counts as 0).
 # Files live in /dev/shm so the disk is not what is measured. Needs root (apt-get, ip netns, nft).
@@ -20,9 +20,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SIZE_MIB=${1:-1024}
-LOSSY_MIB=${2:-64}
+LOSSY_MIB=${2:-256}
 LOSSY_RUNS=${3:-5}
-CLEAN_RUNS=${4:-3}
+CLEAN_RUNS=${4:-5}
 export PATH="/opt/swift/usr/bin:$PATH"
 
 install() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null; }; }
@@ -89,8 +89,8 @@ wait_for_file() {   # tracker port, file name, [netns prefix]
 echo
 echo "== Clean loopback, $BYTES bytes, median of $CLEAN_RUNS"
 # One tracker and one peer per datagram size, all sharing the same file: 1200 bytes (an unknown
-# path), 1472 (a 1500-byte path; what atftp's 1468-byte blocks make) and the size a peer bound to
-# loopback chooses (8 KiB).
+# path), 1472 (a 1500-byte path; what atftp's 1468-byte blocks make) and whatever path MTU
+# discovery finds (8192 on loopback, whose MTU is 64 KiB).
 port=4491
 for size in 1200 1472 auto; do
     "$FERRY" server --host 127.0.0.1 --port "$port" --db :memory: --log-level error & PIDS+=($!)
@@ -141,7 +141,7 @@ tftp=$(printf '%s\n' "${tftp_runs[@]}" | median)
 
 printf '  %-46s %8s s  %8s MiB/s\n' "Ferry UDP, 1200-byte datagrams (verified)" "$udp" "$(mibps "$BYTES" "$udp")"
 printf '  %-46s %8s s  %8s MiB/s\n' "Ferry UDP, 1472-byte datagrams (verified)" "$udp_ethernet" "$(mibps "$BYTES" "$udp_ethernet")"
-printf '  %-46s %8s s  %8s MiB/s\n' "Ferry UDP, 8 KiB datagrams on loopback" "$udp_loopback" "$(mibps "$BYTES" "$udp_loopback")"
+printf '  %-46s %8s s  %8s MiB/s\n' "Ferry UDP, discovered size (8192 on loopback)" "$udp_loopback" "$(mibps "$BYTES" "$udp_loopback")"
 printf '  %-46s %8s s  %8s MiB/s\n' "Ferry TCP (verified)" "$tcp" "$(mibps "$BYTES" "$tcp")"
 printf '  %-46s %8s    %8s MiB/s\n' "iperf3 -u -l 1400 -b 0 (received, no file)" "" "$(echo "scale=1; $iperf_bps / 8 / 1048576" | bc -l)"
 printf '  %-46s %8s s  %8s MiB/s\n' "atftp blksize 1468 windowsize 16 (1472 bytes)" "$tftp" "$(mibps "$BYTES" "$tftp")"
@@ -166,7 +166,7 @@ $IN nft add table inet ferryloss
 $IN nft add chain inet ferryloss input '{ type filter hook input priority 0; policy accept; }'
 $IN "$FERRY" server --host 127.0.0.1 --port 4492 --db :memory: --log-level error & PIDS+=($!)
 $IN "$FERRY" peer --server 127.0.0.1:4492 --host 127.0.0.2 --share "$WORK/lossy" --downloads "$WORK/peer-downloads" \
-    --udp-datagram-size 1200 --cache :memory: --log-level error </dev/null & PIDS+=($!)
+    --cache :memory: --log-level error </dev/null & PIDS+=($!)
 wait_for_file 4492 lossy.bin "$IN"
 declare -A clean
 for loss in 0 1 5; do

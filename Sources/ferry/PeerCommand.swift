@@ -42,8 +42,8 @@ struct PeerCommand: AsyncParsableCommand {
     var cache: String?
 
     @Option(help: ArgumentHelp(
-        "UDP datagram size in bytes (1200-65507).",
-        discussion: "Default: 8192 when --host is a loopback address (the path is the loopback interface), else 1200."))
+        "Fix the UDP datagram size in bytes (1200-65507).",
+        discussion: "Default: each transfer starts at 1200 and probes 1452, 1472 and 8192 (path MTU discovery). A fixed size turns discovery off."))
     var udpDatagramSize: Int?
 
     @Flag(help: "Let downloads replace existing files with other content.")

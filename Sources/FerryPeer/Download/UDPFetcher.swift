@@ -101,8 +101,8 @@ struct UDPFetcher: FileFetcher {
     static func readMessages(coalesced: Bool) -> Int { coalesced ? 8 : 16 }
 
     /// The buffer room per message: 64 KiB, the largest UDP payload. A coalesced superbuffer is up
-    /// to that long, and so is a single datagram: the server's size is its own choice (8 KiB on
-    /// loopback, up to 65 507 bytes with `--udp-datagram-size`), and a shorter slot would truncate
+    /// to that long, and so is a single datagram: the server's size is its own choice (8192 bytes
+    /// once discovered on loopback, up to 65 507 with `--udp-datagram-size`), and a shorter slot would truncate
     /// the datagram, which would then be dropped as malformed again and again.
     static let readSlotSize = 1 << 16
 
