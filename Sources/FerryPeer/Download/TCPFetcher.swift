@@ -2,7 +2,6 @@ import FerryWire
 import NIOCore
 import NIOPosix
 
-
 /// Fetches one range of one file from one peer's TCP file server into a ``PartFile``.
 struct TCPFetcher: FileFetcher {
     var connectTimeout: TimeAmount = .seconds(5)
@@ -11,7 +10,6 @@ struct TCPFetcher: FileFetcher {
     /// The address connections leave from, if set.
     var localHost: String?
     var group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
-
 
     func fetch(
         _ name: SharedFileName,

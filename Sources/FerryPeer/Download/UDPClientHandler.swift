@@ -43,8 +43,7 @@ final class UDPClientHandler: ChannelDuplexHandler {
     private var machine: UDPReceiverStateMachine<UDPMonotonicInstant>
     private let server: SocketAddress
     private let events: AsyncStream<UDPDownloadEvent>.Continuation
-    /// The armed timer, with the instant it was armed for.
-    private var timer: (task: Scheduled<Void>, deadline: UDPMonotonicInstant)?
+    private var timer = DeadlineTimer()
     private var pending: ByteBuffer?
     /// When the first byte of ``pending`` arrived.
     private var pendingSince = UDPMonotonicInstant.now
@@ -61,7 +60,7 @@ final class UDPClientHandler: ChannelDuplexHandler {
         let envelope = unwrapInboundIn(data)
         guard envelope.remoteAddress == server else { return }
         let now = UDPMonotonicInstant.now
-        UDPServerHandler.forEachSegment(of: envelope) { datagram in
+        envelope.forEachDatagram { datagram in
             machine.receive(datagram: datagram, at: now)
         }
         deliverEvents(context: context)
@@ -89,7 +88,7 @@ final class UDPClientHandler: ChannelDuplexHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        timer?.task.cancel()
+        timer.cancel()
         finish(.closed(.failed(FerryUDPError(.cancelled, reason: "the download ended"))))
     }
 
@@ -131,32 +130,20 @@ final class UDPClientHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Arms the timer for the machine's deadline. A timer armed for that deadline or an earlier one
-    /// stays: when it fires, the machine runs what expired by then (nothing, if it fired early) and
-    /// the timer is armed again. Re-arming after every datagram cost a task allocation and two
-    /// updates of the event loop's timer heap each time.
+    /// Arms the timer for the machine's deadline, or for bytes waiting to be handed over.
     private func arm(context: ChannelHandlerContext, now: UDPMonotonicInstant) {
-        // Bytes waiting to be handed over set a deadline of their own.
         let handOverDeadline = pending.map { _ in pendingSince.advanced(by: Self.handOverDelay) }
-        let machineDeadline = inPlace(&machine, { $0.nextDeadline })
-        let earliest = machineDeadline.map { machine in handOverDeadline.map { min(machine, $0) } ?? machine } ?? handOverDeadline
-        guard let deadline = earliest, !finished else {
-            timer?.task.cancel()
-            timer = nil
-            return
+        let deadline = finished ? nil : UDPMonotonicInstant.earliest(inPlace(&machine, { $0.nextDeadline }), handOverDeadline)
+        timer.arm(at: deadline, now: now) { delay in
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            return context.eventLoop.scheduleTask(in: delay) {
+                let (handler, context) = loopBound.value
+                handler.timer.fired()
+                let now = UDPMonotonicInstant.now
+                handler.machine.handleTimeout(at: now)
+                handler.drain(context: context, now: now)
+            }
         }
-        if let armed = timer, armed.deadline <= deadline { return }
-        timer?.task.cancel()
-        let delay = max(now.duration(to: deadline), .zero)
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let task = context.eventLoop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) {
-            let (handler, context) = loopBound.value
-            handler.timer = nil
-            let now = UDPMonotonicInstant.now
-            handler.machine.handleTimeout(at: now)
-            handler.drain(context: context, now: now)
-        }
-        timer = (task, deadline)
     }
 
     private func handOverPending() {

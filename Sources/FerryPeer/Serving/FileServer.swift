@@ -83,8 +83,7 @@ public struct FileServer: Service, CustomStringConvertible {
                     }
                 }
         } catch {
-            throw PeerError(.badConfiguration, "cannot serve files on \(configuration.host):\(configuration.port): \(error); "
-                + "is another peer using that address? Pass --host or --port")
+            throw PeerError.cannotServe("files", host: configuration.host, port: configuration.port, error)
         }
         let address = server.channel.localAddress!
         logger.notice("serving files over TCP", metadata: ["address": "\(address.displayString)", "share": "\(share.folder)"])

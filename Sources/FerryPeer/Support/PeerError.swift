@@ -37,6 +37,12 @@ public struct PeerError: Error, Sendable, CustomStringConvertible {
     static func io(_ what: String, errno code: Int32) -> PeerError {
         PeerError(.io, "\(what): \(String(cString: strerror(code)))")
     }
+
+    /// A file server could not bind its address: why, in words, and what to do next.
+    static func cannotServe(_ what: String, host: String, port: Int, _ error: any Error) -> PeerError {
+        PeerError(.badConfiguration, "cannot serve \(what) on \(host):\(port): \(describe(connectError: error, timeout: .zero)); "
+            + "is another peer using that address? Pass --host or --port")
+    }
 }
 
 extension PeerError: Equatable {

@@ -90,6 +90,7 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
                 backoff = .milliseconds(250)
             } catch {
                 await attempt?.close()
+                if Task.isCancelled { return }
                 if !failuresLogged {
                     logger.warning("cannot reach the tracker; retrying",
                                    metadata: ["tracker": "\(configuration.server)", "error": "\(error)"])

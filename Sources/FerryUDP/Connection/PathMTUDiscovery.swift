@@ -15,7 +15,7 @@
 ///
 /// A pure value: the sender state machine asks ``sizeToProbe`` when it may send, reports with
 /// ``onProbeSent()``, ``onProbeAcknowledged()`` and ``onProbeLost()``, and sends at ``datagramSize``.
-struct PathMTUDiscovery: Hashable, Sendable {
+struct PathMTUDiscovery: Sendable {
     /// Lost probes of one size before the search stops (MAX_PROBES in RFC 8899).
     static var maximumProbes: Int { 3 }
 

@@ -161,14 +161,21 @@ extension UDPSenderStateMachine {
         if !builder.isAckEliciting {
             builder.append(.ping, sent: .ping)
         }
+        return self.finishAckEliciting(builder, startingAt: start, into: &buffer, at: now)
+    }
+
+    /// Seals an ack-eliciting packet that began at `start` in `buffer`, and charges it to the
+    /// congestion controller and the pacer; returns its size.
+    private mutating func finishAckEliciting(
+        _ builder: UDPPacketBuilder,
+        startingAt start: Int,
+        into buffer: inout ByteBuffer,
+        at now: Instant
+    ) -> Int {
         buffer = self.core.finish(builder, at: now)
         let size = buffer.writerIndex - start
         let rate = self.congestion.pacingRate
-        self.congestion.onPacketSent(
-            bytes: size,
-            bytesInFlight: self.core.recovery.bytesInFlight,
-            at: now
-        )
+        self.congestion.onPacketSent(bytes: size, bytesInFlight: self.core.recovery.bytesInFlight, at: now)
         self.pacer.onPacketSent(bytes: size, rate: rate, at: now)
         return size
     }
@@ -181,13 +188,8 @@ extension UDPSenderStateMachine {
         self.core.appendAck(to: &builder, at: now)
         builder.append(.ping, sent: .pathProbe)
         builder.pad(to: size)
-        buffer = self.core.finish(builder, at: now)
         self.pathMTU.onProbeSent()
-        let sent = buffer.writerIndex - start
-        let rate = self.congestion.pacingRate
-        self.congestion.onPacketSent(bytes: sent, bytesInFlight: self.core.recovery.bytesInFlight, at: now)
-        self.pacer.onPacketSent(bytes: sent, rate: rate, at: now)
-        return sent
+        return self.finishAckEliciting(builder, startingAt: start, into: &buffer, at: now)
     }
 
     private mutating func appendStreamFrames(to builder: inout UDPPacketBuilder) throws(FerryUDPError) {

@@ -37,7 +37,7 @@ extension InstantProtocol where Duration == Swift.Duration {
     }
 
     /// The earliest of the non-nil instants, or `nil` when all are `nil`.
-    static func earliest(_ instants: Self?...) -> Self? {
+    public static func earliest(_ instants: Self?...) -> Self? {
         var result: Self? = nil
         for case let instant? in instants where result.map({ instant < $0 }) ?? true {
             result = instant

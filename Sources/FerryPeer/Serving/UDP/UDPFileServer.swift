@@ -75,7 +75,8 @@ public struct UDPFileServer: Service, CustomStringConvertible {
                     channel.eventLoop.makeCompletedFuture {
                         var connection = configuration.connection
                         if !connection.pathMTUProbeSizes.isEmpty, !Self.setDontFragment(channel, ipv6: ipv6) {
-                            logger.notice("path MTU discovery is off: the socket cannot set the don't-fragment bit")
+                            logger.notice("no path MTU discovery: the socket cannot set don't-fragment; datagrams stay at 1200 bytes",
+                                          metadata: ["hint": "--udp-datagram-size N sets a size"])
                             connection.pathMTUProbeSizes = []
                         }
                         let demultiplexerConfiguration = UDPServerDemultiplexer<UDPMonotonicInstant, SocketAddress>.Configuration(
@@ -88,8 +89,7 @@ public struct UDPFileServer: Service, CustomStringConvertible {
                 .bind(host: configuration.host, port: configuration.port)
                 .get()
         } catch {
-            throw PeerError(.badConfiguration, "cannot serve files over UDP on \(configuration.host):\(configuration.port): \(error); "
-                + "is another peer using that address? Pass --host or --port")
+            throw PeerError.cannotServe("files over UDP", host: configuration.host, port: configuration.port, error)
         }
         let address = channel.localAddress!
         var metadata: Logger.Metadata = ["address": "\(address.displayString)",

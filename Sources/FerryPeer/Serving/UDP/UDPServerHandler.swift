@@ -5,7 +5,7 @@ import NIOCore
 
 /// Drives Ferry's UDP protocol on the event loop: every datagram goes to a pure
 /// ``UDPServerDemultiplexer``; what it has to send goes out in batches (one GSO superbuffer per run of
-/// full-size datagrams to one address, where the kernel offers it, so the kernel splits them); one
+/// same-size datagrams to one address, where the kernel offers it, so the kernel splits them); one
 /// timer per connection is re-armed at the deadline the state machine asks for.
 ///
 /// A handler rather than an async sequence: at these packet rates the async wrapper's buffering would
@@ -15,8 +15,8 @@ final class UDPServerHandler: ChannelInboundHandler {
     typealias OutboundOut = AddressedEnvelope<ByteBuffer>
 
     private var demultiplexer: UDPServerDemultiplexer<UDPMonotonicInstant, SocketAddress>
-    /// One armed timer per connection, with the instant it was armed for.
-    private var timers: [UDPConnectionID: (task: Scheduled<Void>, deadline: UDPMonotonicInstant)] = [:]
+    /// One timer per connection.
+    private var timers: [UDPConnectionID: DeadlineTimer] = [:]
     private let segmentation: Bool
     /// The datagram size connections start with (path MTU discovery may raise it per connection).
     private let maximumDatagramSize: Int
@@ -43,7 +43,7 @@ final class UDPServerHandler: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         let now = UDPMonotonicInstant.now
-        Self.forEachSegment(of: envelope) { datagram in
+        envelope.forEachDatagram { datagram in
             switch demultiplexer.receive(datagram: datagram, from: envelope.remoteAddress, at: now) {
             case .dropped:
                 break
@@ -69,7 +69,7 @@ final class UDPServerHandler: ChannelInboundHandler {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
-        for timer in timers.values { timer.task.cancel() }
+        for var timer in timers.values { timer.cancel() }
         timers = [:]
         for waiting in held.values { waiting.release.cancel() }
         held = [:]
@@ -80,7 +80,8 @@ final class UDPServerHandler: ChannelInboundHandler {
         logger.debug("UDP socket error", metadata: ["error": "\(error)"])
     }
 
-    /// Sends what connection `id` has to send now, then re-arms its timer.
+    /// Writes what connection `id` has to send now, then re-arms its timer. The caller flushes:
+    /// at the end of a read burst, once for every connection pumped.
     private func pump(_ id: UDPConnectionID, context: ChannelHandlerContext, now: UDPMonotonicInstant) {
         if let rateLimiter {
             sendPaced(id, by: rateLimiter, context: context)
@@ -91,7 +92,6 @@ final class UDPServerHandler: ChannelInboundHandler {
                 context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: datagram)), promise: nil)
             }
         }
-        context.flush()
         arm(id, context: context, now: now)
         handleEvents(context: context)
     }
@@ -146,11 +146,12 @@ final class UDPServerHandler: ChannelInboundHandler {
                 continue
             }
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let release = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(wait.wholeNanoseconds))) {
+            let release = context.eventLoop.scheduleTask(in: .nanoseconds(wait.wholeNanoseconds)) {
                 let (handler, context) = loopBound.value
                 guard let waiting = handler.held.removeValue(forKey: id) else { return }
                 context.write(handler.wrapOutboundOut(AddressedEnvelope(remoteAddress: waiting.address, data: waiting.datagram)), promise: nil)
                 handler.pump(id, context: context, now: UDPMonotonicInstant.now)
+                context.flush()
             }
             held[id] = (datagram, address, release)
             return
@@ -159,29 +160,25 @@ final class UDPServerHandler: ChannelInboundHandler {
 
     private func arm(_ id: UDPConnectionID, context: ChannelHandlerContext, now: UDPMonotonicInstant) {
         guard let deadline = inPlace(&demultiplexer, { $0.nextDeadline(for: id) }) else {
-            timers.removeValue(forKey: id)?.task.cancel()
+            timers[id]?.cancel()
+            timers[id] = nil
             return
         }
-        // A timer armed for this deadline or an earlier one stays: when it fires, the connection runs
-        // what expired by then (nothing, if it fired early) and the timer is armed again for the
-        // deadline of that moment. Re-arming on every pump cost a task allocation and two updates of
-        // the event loop's timer heap per ACK.
-        if let armed = timers[id], armed.deadline <= deadline { return }
-        timers.removeValue(forKey: id)?.task.cancel()
-        let delay = max(now.duration(to: deadline), .zero)
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let task = context.eventLoop.scheduleTask(in: .nanoseconds(Int64(delay.nanoseconds))) {
-            let (handler, context) = loopBound.value
-            handler.timerFired(id, context: context)
+        timers[id, default: DeadlineTimer()].arm(at: deadline, now: now) { delay in
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            return context.eventLoop.scheduleTask(in: delay) {
+                let (handler, context) = loopBound.value
+                handler.timerFired(id, context: context)
+            }
         }
-        timers[id] = (task, deadline)
     }
 
     private func timerFired(_ id: UDPConnectionID, context: ChannelHandlerContext) {
-        timers[id] = nil
+        timers[id]?.fired()
         let now = UDPMonotonicInstant.now
         demultiplexer.handleTimeout(for: id, at: now)
         pump(id, context: context, now: now)
+        context.flush()
     }
 
     private func handleEvents(context: ChannelHandlerContext) {
@@ -191,25 +188,14 @@ final class UDPServerHandler: ChannelInboundHandler {
                 logger.debug("UDP upload", metadata: ["client": "\(address.displayString)", "file": "\(request.name)",
                                                       "from": "\(request.start)", "connection": "\(id)"])
             case .closed(let id, let address, let outcome, let statistics):
-                timers.removeValue(forKey: id)?.task.cancel()
+                timers[id]?.cancel()
+                timers[id] = nil
                 held.removeValue(forKey: id)?.release.cancel()
                 logger.debug("UDP upload ended", metadata: ["client": "\(address.displayString)", "outcome": "\(outcome)",
                                                             "sent": "\(statistics.bytesSent)", "datagrams": "\(statistics.datagramsSent)", "datagram_size": "\(statistics.datagramSize)",
                                                             "lost": "\(statistics.packetsLost)", "ptos": "\(statistics.probeTimeouts)",
                                                             "srtt": "\(statistics.smoothedRTT)", "min_rtt": "\(statistics.minimumRTT)"])
             }
-        }
-    }
-
-    /// Calls `body` with each datagram in an envelope: one, or several when the kernel coalesced
-    /// them (GRO). Slices, and no array of them: this runs for every datagram received.
-    static func forEachSegment(of envelope: AddressedEnvelope<ByteBuffer>, _ body: (ByteBuffer) -> Void) {
-        guard let size = envelope.metadata?.segmentSize, size > 0, envelope.data.readableBytes > size else {
-            return body(envelope.data)
-        }
-        var data = envelope.data
-        while data.readableBytes > 0 {
-            body(data.readSlice(length: min(size, data.readableBytes))!)
         }
     }
 
@@ -238,23 +224,5 @@ extension SocketAddress: UDPPeerAddress {
         default:
             return Array(description.utf8)
         }
-    }
-}
-
-/// Runs `body` on `value` in place.
-///
-/// Reading a computed property of a large struct held in a class property (`demultiplexer.nextDeadline(for:)`,
-/// `machine.nextDeadline`) makes Swift copy the whole struct first — retaining and then releasing
-/// every buffer in it — since the class property could change during the call; an `inout` access
-/// borrows it instead.
-@inline(__always)
-func inPlace<Value, Result>(_ value: inout Value, _ body: (inout Value) -> Result) -> Result {
-    body(&value)
-}
-
-extension Duration {
-    /// The duration in whole nanoseconds.
-    var nanoseconds: Int64 {
-        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
     }
 }
