@@ -11,6 +11,17 @@ import Testing
 /// Loggers that print nothing: the tests assert, they do not narrate.
 let quietLogger = Logger(label: "ferry.test") { _ in SwiftLogNoOpLogHandler() }
 
+/// The loopback network this test run puts its peers on: `127.A.B.0/24` with `A` and `B` drawn once
+/// per process, so that a running `ferry demo` (on 127.0.0.2, 127.0.0.3, …) or another test run on
+/// the same machine does not collide with this one. Linux routes all of 127.0.0.0/8 to `lo`.
+let loopbackPrefix: String = {
+    var generator = SystemRandomNumberGenerator()
+    return "127.\(Int.random(in: 16...254, using: &generator)).\(Int.random(in: 0...254, using: &generator))."
+}()
+
+/// The address of test peer `number` (2, 3, …) in this run's loopback network.
+func host(_ number: Int) -> String { loopbackPrefix + String(number) }
+
 /// Deterministic pseudo-random bytes (xorshift), so that files differ and can be checked.
 func sampleBytes(count: Int, seed: UInt64) -> [UInt8] {
     var state = seed | 1

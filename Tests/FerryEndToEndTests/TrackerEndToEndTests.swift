@@ -16,9 +16,9 @@ extension EndToEndTests {
             let tracker = try await TestTracker.start()
             let a = sampleBytes(count: 1000, seed: 1)
             let b = sampleBytes(count: 2000, seed: 2)
-            let p2 = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["a.txt": a, "b.md": b])
-            let p3 = try await TestPeer.start(host: "127.0.0.3", tracker: tracker.endpoint, in: temporary, files: ["a.txt": a])
-            let p4 = try await TestPeer.start(host: "127.0.0.4", tracker: tracker.endpoint, in: temporary, files: ["c.bin": b])
+            let p2 = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["a.txt": a, "b.md": b])
+            let p3 = try await TestPeer.start(host: host(3), tracker: tracker.endpoint, in: temporary, files: ["a.txt": a])
+            let p4 = try await TestPeer.start(host: host(4), tracker: tracker.endpoint, in: temporary, files: ["c.bin": b])
 
             let client = try await tracker.connect()
             let one = try await client.lookup(["a.txt"])
@@ -26,7 +26,7 @@ extension EndToEndTests {
             guard case .found(let groups) = one.first?.outcome else { Issue.record("a.txt not found"); return }
             #expect(groups.count == 1)
             #expect(groups.first?.size == 1000)
-            #expect(groups.first?.holders.map(\.host) == ["127.0.0.2", "127.0.0.3"])
+            #expect(groups.first?.holders.map(\.host) == [host(2), host(3)])
             #expect(groups.first?.holders.allSatisfy { $0.tcpPort == 5555 } == true)
 
             let many = try await client.lookup(["b.md", "c.bin", "nope.txt", "a.txt"])
@@ -35,8 +35,8 @@ extension EndToEndTests {
                 Issue.record("b.md or c.bin not found")
                 return
             }
-            #expect(bGroups.map { $0.holders.map(\.host) } == [["127.0.0.2"]])
-            #expect(cGroups.map { $0.holders.map(\.host) } == [["127.0.0.4"]])
+            #expect(bGroups.map { $0.holders.map(\.host) } == [[host(2)]])
+            #expect(cGroups.map { $0.holders.map(\.host) } == [[host(4)]])
             #expect(bGroups[0].digest == cGroups[0].digest)
             #expect(many[2].outcome == .notFound)
 
@@ -55,13 +55,13 @@ extension EndToEndTests {
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
             let bytes = sampleBytes(count: 100, seed: 3)
-            let p2 = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["x": bytes])
-            let p3 = try await TestPeer.start(host: "127.0.0.3", tracker: tracker.endpoint, in: temporary, files: ["x": bytes])
+            let p2 = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["x": bytes])
+            let p3 = try await TestPeer.start(host: host(3), tracker: tracker.endpoint, in: temporary, files: ["x": bytes])
             let client = try await tracker.connect()
-            #expect(try await holders(of: "x", client) == ["127.0.0.2", "127.0.0.3"])
+            #expect(try await holders(of: "x", client) == [host(2), host(3)])
 
             await p2.kill()
-            #expect(try await eventually(within: .seconds(10)) { try await holders(of: "x", client) == ["127.0.0.3"] })
+            #expect(try await eventually(within: .seconds(10)) { try await holders(of: "x", client) == [host(3)] })
             await p3.kill()
             #expect(try await eventually(within: .seconds(10)) { try await client.lookup(["x"]).first?.outcome == .notFound })
             await client.close()
@@ -94,15 +94,15 @@ extension EndToEndTests {
             let database = temporary.path + "/tracker.sqlite"
             let first = try await TestTracker.start(database: database)
             let bytes = sampleBytes(count: 10, seed: 4)
-            let p2 = try await TestPeer.start(host: "127.0.0.2", tracker: first.endpoint, in: temporary, files: ["r.txt": bytes])
-            let p3 = try await TestPeer.start(host: "127.0.0.3", tracker: first.endpoint, in: temporary, files: ["r.txt": bytes])
+            let p2 = try await TestPeer.start(host: host(2), tracker: first.endpoint, in: temporary, files: ["r.txt": bytes])
+            let p3 = try await TestPeer.start(host: host(3), tracker: first.endpoint, in: temporary, files: ["r.txt": bytes])
             await first.stop()
 
             let second = try await TestTracker.start(port: first.port, database: database)
             let client = try await second.connect()
             let restarted = ContinuousClock.now
             #expect(try await eventually(within: .seconds(10)) {
-                try await holders(of: "r.txt", client).sorted() == ["127.0.0.2", "127.0.0.3"]
+                try await holders(of: "r.txt", client).sorted() == [host(2), host(3)]
             })
             #expect(ContinuousClock.now - restarted < .seconds(10))
             await client.close()
@@ -118,16 +118,16 @@ extension EndToEndTests {
             let tracker = try await TestTracker.start()
             let common = sampleBytes(count: 500, seed: 5)
             let other = sampleBytes(count: 600, seed: 6)
-            let p2 = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["same.txt": other])
-            let p3 = try await TestPeer.start(host: "127.0.0.3", tracker: tracker.endpoint, in: temporary, files: ["same.txt": common])
-            let p4 = try await TestPeer.start(host: "127.0.0.4", tracker: tracker.endpoint, in: temporary, files: ["same.txt": common])
+            let p2 = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["same.txt": other])
+            let p3 = try await TestPeer.start(host: host(3), tracker: tracker.endpoint, in: temporary, files: ["same.txt": common])
+            let p4 = try await TestPeer.start(host: host(4), tracker: tracker.endpoint, in: temporary, files: ["same.txt": common])
             let client = try await tracker.connect()
             guard case .found(let groups) = try await client.lookup(["same.txt"]).first?.outcome else {
                 Issue.record("same.txt not found")
                 return
             }
             #expect(groups.map(\.size) == [500, 600])
-            #expect(groups.map { $0.holders.map(\.host) } == [["127.0.0.3", "127.0.0.4"], ["127.0.0.2"]])
+            #expect(groups.map { $0.holders.map(\.host) } == [[host(3), host(4)], [host(2)]])
             #expect(groups[0].digest != groups[1].digest)
             await client.close()
             for peer in [p2, p3, p4] { await peer.kill() }
@@ -139,13 +139,13 @@ extension EndToEndTests {
             let temporary = try TemporaryFolder()
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
-            let p2 = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["ok.txt": [1, 2, 3]])
+            let p2 = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["ok.txt": [1, 2, 3]])
             let client = try await tracker.connect()
             try await RawClient.withConnection(host: "127.0.0.1", port: tracker.port) { raw in
                 try await raw.send(Array(repeating: UInt8(ascii: "x"), count: 10_000) + [UInt8(ascii: "\n")])
                 #expect(try await raw.readReply().first?.hasPrefix("402 ") == true)
                 // The normal client is served while the raw one misbehaves.
-                #expect(try await holders(of: "ok.txt", client) == ["127.0.0.2"])
+                #expect(try await holders(of: "ok.txt", client) == [host(2)])
 
                 try await raw.send([0x53, 0x45, 0x00, 0x4E, 0x44, 0x0A])  // "SE\0ND\n"
                 #expect(try await raw.readReply().first?.hasPrefix("400 ") == true)
@@ -179,7 +179,7 @@ extension EndToEndTests {
                 }
                 #expect(sawPong)
             }
-            #expect(try await holders(of: "ok.txt", client) == ["127.0.0.2"])
+            #expect(try await holders(of: "ok.txt", client) == [host(2)])
             await client.close()
             await p2.kill()
             await tracker.stop()
@@ -190,10 +190,10 @@ extension EndToEndTests {
             let temporary = try TemporaryFolder()
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
-            let p2 = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["old.txt": [1]])
+            let p2 = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["old.txt": [1]])
             let client = try await tracker.connect()
             try write([1, 2, 3, 4], to: p2.folder + "/new.txt")
-            #expect(try await eventually { try await holders(of: "new.txt", client) == ["127.0.0.2"] })
+            #expect(try await eventually { try await holders(of: "new.txt", client) == [host(2)] })
             try FileManager.default.removeItem(atPath: p2.folder + "/old.txt")
             #expect(try await eventually { try await client.lookup(["old.txt"]).first?.outcome == .notFound })
             try write([9, 9], to: p2.folder + "/new.txt")

@@ -20,9 +20,9 @@ extension EndToEndTests {
             let tracker = try await TestTracker.start()
             let files = ["a.bin": sampleBytes(count: 3 << 20, seed: 10), "b.txt": sampleBytes(count: 777, seed: 11),
                          "c.bin": sampleBytes(count: 1 << 20, seed: 12)]
-            let p2 = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary,
+            let p2 = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary,
                                               files: ["a.bin": files["a.bin"]!, "b.txt": files["b.txt"]!])
-            let p3 = try await TestPeer.start(host: "127.0.0.3", tracker: tracker.endpoint, in: temporary, files: ["c.bin": files["c.bin"]!])
+            let p3 = try await TestPeer.start(host: host(3), tracker: tracker.endpoint, in: temporary, files: ["c.bin": files["c.bin"]!])
             let running = NIOLockedValueBox((now: 0, most: 0))
             let into = try temporary.subfolder("client")
             let outcomes = try await download(["a.bin", "b.txt", "c.bin", "missing.txt"], from: tracker, into: into) { event in
@@ -36,8 +36,8 @@ extension EndToEndTests {
             for (name, bytes) in files {
                 #expect(fileMatches(into + "/" + name, bytes), "\(name) differs")
             }
-            #expect(outcomes[0].peer == "127.0.0.2:5555")
-            #expect(outcomes[2].peer == "127.0.0.3:5555")
+            #expect(outcomes[0].peer == "\(host(2)):5555")
+            #expect(outcomes[2].peer == "\(host(3)):5555")
             #expect(outcomes[0].attempts.count == 1 && outcomes[0].attempts[0].error == nil)
             #expect(running.withLockedValue { $0.most } >= 2, "downloads did not overlap")
             #expect(!FileManager.default.fileExists(atPath: into + "/missing.txt"))
@@ -52,14 +52,14 @@ extension EndToEndTests {
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
             let bytes = sampleBytes(count: 200_000, seed: 20)
-            let dead = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["f": bytes], serveFiles: false)
-            let alive = try await TestPeer.start(host: "127.0.0.3", tracker: tracker.endpoint, in: temporary, files: ["f": bytes])
+            let dead = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["f": bytes], serveFiles: false)
+            let alive = try await TestPeer.start(host: host(3), tracker: tracker.endpoint, in: temporary, files: ["f": bytes])
             let into = try temporary.subfolder("client")
             let outcome = try #require(try await download(["f"], from: tracker, into: into).first)
             #expect(outcome.status == .ok)
-            #expect(outcome.peer == "127.0.0.3:5555")
+            #expect(outcome.peer == "\(host(3)):5555")
             #expect(outcome.attempts.map(\.error) == [.connectFailed, nil])
-            #expect(outcome.attempts.map(\.peer) == ["127.0.0.2:5555", "127.0.0.3:5555"])
+            #expect(outcome.attempts.map(\.peer) == ["\(host(2)):5555", "\(host(3)):5555"])
             #expect(fileMatches(into + "/f", bytes))
             await dead.kill()
             await alive.kill()
@@ -73,9 +73,9 @@ extension EndToEndTests {
             let tracker = try await TestTracker.start()
             let size = 8 << 20
             let bytes = sampleBytes(count: size, seed: 30)
-            let slow = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["movie.mkv": bytes],
+            let slow = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["movie.mkv": bytes],
                                                 rateLimit: ByteRate(bytesPerSecond: 4 << 20))
-            let other = try await TestPeer.start(host: "127.0.0.3", tracker: tracker.endpoint, in: temporary, files: ["movie.mkv": bytes])
+            let other = try await TestPeer.start(host: host(3), tracker: tracker.endpoint, in: temporary, files: ["movie.mkv": bytes])
             let into = try temporary.subfolder("client")
             let killed = NIOLockedValueBox(false)
             let outcome = try #require(try await download(["movie.mkv"], from: tracker, into: into) { event in
@@ -88,10 +88,10 @@ extension EndToEndTests {
             #expect(outcome.attempts.count == 2)
             let first = outcome.attempts[0]
             let second = outcome.attempts[1]
-            #expect(first.peer == "127.0.0.2:5555")
+            #expect(first.peer == "\(host(2)):5555")
             #expect(first.error == .closedEarly)
             #expect(first.bytes > 0 && first.bytes < UInt64(size))
-            #expect(second.peer == "127.0.0.3:5555" && second.error == nil)
+            #expect(second.peer == "\(host(3)):5555" && second.error == nil)
             #expect(second.bytes == UInt64(size) - first.bytes, "the second peer was not asked from the offset received")
             #expect(first.bytes + second.bytes < 2 * UInt64(size))
             #expect(fileMatches(into + "/movie.mkv", bytes))
@@ -105,15 +105,15 @@ extension EndToEndTests {
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
             let bytes = sampleBytes(count: 1 << 20, seed: 40)
-            let rotten = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["data.bin": bytes])
-            let good = try await TestPeer.start(host: "127.0.0.3", tracker: tracker.endpoint, in: temporary, files: ["data.bin": bytes])
+            let rotten = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["data.bin": bytes])
+            let good = try await TestPeer.start(host: host(3), tracker: tracker.endpoint, in: temporary, files: ["data.bin": bytes])
             // Bit rot: other bytes, same size, same modification time, so the peer still believes its hash.
             try corruptKeepingModificationTime(rotten.folder + "/data.bin")
             let into = try temporary.subfolder("client")
             let outcome = try #require(try await download(["data.bin"], from: tracker, into: into).first)
             #expect(outcome.status == .ok)
             #expect(outcome.attempts.map(\.error) == [.hashMismatch, nil])
-            #expect(outcome.attempts.map(\.peer) == ["127.0.0.2:5555", "127.0.0.3:5555"])
+            #expect(outcome.attempts.map(\.peer) == ["\(host(2)):5555", "\(host(3)):5555"])
             #expect(outcome.attempts[1].bytes == UInt64(bytes.count), "after a mismatch the next peer must start from 0")
             #expect(fileMatches(into + "/data.bin", bytes))
             #expect(try FileManager.default.contentsOfDirectory(atPath: into) == ["data.bin"])
@@ -127,7 +127,7 @@ extension EndToEndTests {
             let temporary = try TemporaryFolder()
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
-            let rotten = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary,
+            let rotten = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary,
                                                   files: ["data.bin": sampleBytes(count: 4096, seed: 41)])
             try corruptKeepingModificationTime(rotten.folder + "/data.bin")
             let into = try temporary.subfolder("client")
@@ -146,7 +146,7 @@ extension EndToEndTests {
             let tracker = try await TestTracker.start()
             let secret = temporary.path + "/secret.txt"
             try write(Array("top secret".utf8), to: secret)
-            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["ok.txt": Array("hello".utf8)])
+            let peer = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["ok.txt": Array("hello".utf8)])
             try FileManager.default.createSymbolicLink(atPath: peer.folder + "/escape.txt", withDestinationPath: secret)
             try FileManager.default.createSymbolicLink(atPath: peer.folder + "/inside.txt", withDestinationPath: peer.folder + "/ok.txt")
             peer.node.share.rescan()
@@ -165,14 +165,14 @@ extension EndToEndTests {
                 (String(repeating: "A", count: 5000) + "\n", "402 "),
             ]
             for (request, expected) in cases {
-                let reply = try await RawClient.withConnection(host: "127.0.0.2", port: 5555) { raw in
+                let reply = try await RawClient.withConnection(host: host(2), port: 5555) { raw in
                     try await raw.send(request)
                     return try await raw.readLine()
                 }
                 #expect(reply?.hasPrefix(expected) == true, "\(request.prefix(40)) answered \(reply ?? "nothing")")
             }
             // A link that stays inside the share is served; the reply carries the bytes and nothing more.
-            let served = try await RawClient.withConnection(host: "127.0.0.2", port: 5555) { raw in
+            let served = try await RawClient.withConnection(host: host(2), port: 5555) { raw in
                 try await raw.send("GET 1 * inside.txt\n")
                 let header = try await raw.readLine()
                 return (header, try await raw.readToEnd())
@@ -194,7 +194,7 @@ extension EndToEndTests {
                 " edge spaces ": Array("spaces".utf8),
                 "日本語, with comma.md": sampleBytes(count: 4000, seed: 50),
             ]
-            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: files)
+            let peer = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: files)
             let into = try temporary.subfolder("client")
             let names = files.keys.sorted()
             let outcomes = try await download(names, from: tracker, into: into)
@@ -212,7 +212,7 @@ extension EndToEndTests {
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
             let bytes = sampleBytes(count: 10_000, seed: 60)
-            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["same.bin": bytes, "mine.bin": bytes])
+            let peer = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["same.bin": bytes, "mine.bin": bytes])
             let into = try temporary.subfolder("client")
             try write(bytes, to: into + "/same.bin")
             let mine = Array("my own work".utf8)
@@ -236,7 +236,7 @@ extension EndToEndTests {
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
             let bytes = sampleBytes(count: 500_000, seed: 70)
-            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["big.iso": bytes])
+            let peer = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["big.iso": bytes])
             let into = try temporary.subfolder("client")
             try write(Array(bytes[0..<123_456]), to: into + "/big.iso.part")
             let outcome = try #require(try await download(["big.iso"], from: tracker, into: into).first)
@@ -253,8 +253,8 @@ extension EndToEndTests {
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
             let bytes = sampleBytes(count: 2 << 20, seed: 80)
-            let p2 = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["popular.bin": bytes])
-            let p3 = try await TestPeer.start(host: "127.0.0.3", tracker: tracker.endpoint, in: temporary, files: ["popular.bin": bytes])
+            let p2 = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["popular.bin": bytes])
+            let p3 = try await TestPeer.start(host: host(3), tracker: tracker.endpoint, in: temporary, files: ["popular.bin": bytes])
             let outcomes = try await withThrowingTaskGroup(of: (String, DownloadOutcome?).self) { group in
                 for index in 0..<16 {
                     let into = try temporary.subfolder("client-\(index)")
@@ -279,7 +279,7 @@ extension EndToEndTests {
             let tracker = try await TestTracker.start()
             let limit: UInt64 = 2 << 20
             let bytes = sampleBytes(count: 5 << 20, seed: 90)
-            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["slow.bin": bytes],
+            let peer = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["slow.bin": bytes],
                                                 rateLimit: ByteRate(bytesPerSecond: limit))
             let into = try temporary.subfolder("client")
             let clock = ContinuousClock()

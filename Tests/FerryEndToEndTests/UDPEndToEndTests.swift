@@ -24,7 +24,7 @@ extension EndToEndTests {
             let sizes = [0, 1, p - 1, p, p + 1, 2 * p - 1, 2 * p, 2 * p + 1, 64 << 20]
             var files: [String: [UInt8]] = [:]
             for size in sizes { files["size-\(size).bin"] = sampleBytes(count: size, seed: UInt64(size) + 100) }
-            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: files,
+            let peer = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: files,
                                                 udpDatagramSize: datagramSize)
             let into = try temporary.subfolder("client")
             let names = sizes.map { "size-\($0).bin" }
@@ -44,7 +44,7 @@ extension EndToEndTests {
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
             let bytes = sampleBytes(count: 1 << 20, seed: 200)
-            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["shared.bin": bytes])
+            let peer = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["shared.bin": bytes])
             let results = try await withThrowingTaskGroup(of: (String, DownloadOutcome?).self) { group in
                 for index in 0..<12 {
                     let into = try temporary.subfolder("client-\(index)")
@@ -66,9 +66,9 @@ extension EndToEndTests {
             let temporary = try TemporaryFolder()
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
-            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["f": [1, 2, 3]])
-            let server = try SocketAddress(ipAddress: "127.0.0.2", port: 5555)
-            let (socket, collector) = try await DatagramCollector.bind(host: "127.0.0.9")
+            let peer = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["f": [1, 2, 3]])
+            let server = try SocketAddress(ipAddress: host(2), port: 5555)
+            let (socket, collector) = try await DatagramCollector.bind(host: host(9))
             var generator = SeededGenerator(seed: 7)
             var sent = 0
             func send(_ bytes: [UInt8]) async throws {
@@ -110,8 +110,8 @@ extension EndToEndTests {
             let tracker = try await TestTracker.start()
             let size = 24 << 20
             let bytes = sampleBytes(count: size, seed: 300)
-            let first = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["big.bin": bytes])
-            let second = try await TestPeer.start(host: "127.0.0.3", tracker: tracker.endpoint, in: temporary, files: ["big.bin": bytes])
+            let first = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["big.bin": bytes])
+            let second = try await TestPeer.start(host: host(3), tracker: tracker.endpoint, in: temporary, files: ["big.bin": bytes])
             let into = try temporary.subfolder("client")
             let killed = NIOLockedValueBox(false)
             let outcome = try #require(try await download(["big.bin"], from: tracker, into: into, transports: [.udp]) { event in
@@ -122,8 +122,8 @@ extension EndToEndTests {
             }.first)
             #expect(outcome.status == .ok)
             #expect(outcome.attempts.count == 2)
-            #expect(outcome.attempts.first?.peer == "127.0.0.2:5555" && outcome.attempts.first?.error != nil)
-            #expect(outcome.attempts.last?.peer == "127.0.0.3:5555" && outcome.attempts.last?.error == nil)
+            #expect(outcome.attempts.first?.peer == "\(host(2)):5555" && outcome.attempts.first?.error != nil)
+            #expect(outcome.attempts.last?.peer == "\(host(3)):5555" && outcome.attempts.last?.error == nil)
             let total = outcome.attempts.reduce(UInt64(0)) { $0 + $1.bytes }
             #expect(total == UInt64(size), "the second peer was not asked from the offset received")
             #expect(fileMatches(into + "/big.bin", bytes))
@@ -137,12 +137,12 @@ extension EndToEndTests {
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
             let bytes = sampleBytes(count: lossPercent >= 20 ? 300_000 : 3 << 20, seed: 400)
-            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["far.bin": bytes])
-            let relay = try await LossyRelay.start(host: "127.0.0.9", port: 5555, server: SocketAddress(ipAddress: "127.0.0.2", port: 5555),
+            let peer = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["far.bin": bytes])
+            let relay = try await LossyRelay.start(host: host(9), port: 5555, server: SocketAddress(ipAddress: host(2), port: 5555),
                                                    lossPercent: lossPercent, seed: 11)
             let (outcome, into) = try await downloadThrough(relay, from: peer, tracker: tracker, in: temporary)
             #expect(outcome.status == .ok)
-            #expect(outcome.attempts.map(\.peer) == ["127.0.0.9:5555"])
+            #expect(outcome.attempts.map(\.peer) == ["\(host(9)):5555"])
             #expect(fileMatches(into + "/far.bin", bytes))
             #expect(relay.dropped.withLockedValue { $0 } > 0, "the relay dropped nothing")
             await relay.stop()
@@ -158,8 +158,8 @@ extension EndToEndTests {
             let tracker = try await TestTracker.start()
             let bytes = sampleBytes(count: 4 << 20, seed: 401)
             // The peer picks no datagram size, so it starts at 1200 and probes 1452, 1472 and 8192.
-            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: ["far.bin": bytes])
-            let relay = try await LossyRelay.start(host: "127.0.0.9", port: 5555, server: SocketAddress(ipAddress: "127.0.0.2", port: 5555),
+            let peer = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["far.bin": bytes])
+            let relay = try await LossyRelay.start(host: host(9), port: 5555, server: SocketAddress(ipAddress: host(2), port: 5555),
                                                    lossPercent: 0, seed: 12, maximumDatagramSize: pathLimit)
             let (outcome, into) = try await downloadThrough(relay, from: peer, tracker: tracker, in: temporary)
             #expect(outcome.status == .ok)
@@ -173,11 +173,11 @@ extension EndToEndTests {
         }
 
         /// Downloads `far.bin` over UDP from the holder at the relay only: the relay stands on
-        /// 127.0.0.9 and is announced as a holder of the peer's file, and every other holder is
+        /// `host(9)` and is announced as a holder of the peer's file, and every other holder is
         /// left out of the lookup, so the bytes cross it.
         func downloadThrough(_ relay: LossyRelay, from peer: TestPeer, tracker: TestTracker,
                              in temporary: TemporaryFolder) async throws -> (DownloadOutcome, String) {
-            let announcer = try await TrackerConnection.connect(to: tracker.endpoint, localHost: "127.0.0.9")
+            let announcer = try await TrackerConnection.connect(to: tracker.endpoint, localHost: host(9))
             _ = try await announcer.hello(tcpPort: 5555, udpPort: 5555)
             let entry = try #require(peer.node.share.snapshot.files[SharedFileName("far.bin")!]?.entry)
             _ = try await announcer.announce([entry])
@@ -188,7 +188,7 @@ extension EndToEndTests {
             let viaRelay = holders.map { result in
                 guard case .found(let groups) = result.outcome else { return result }
                 return LookupResult(name: result.name, outcome: .found(groups.map { group in
-                    HolderGroup(size: group.size, digest: group.digest, holders: group.holders.filter { $0.host == "127.0.0.9" })
+                    HolderGroup(size: group.size, digest: group.digest, holders: group.holders.filter { $0.host == host(9) })
                 }))
             }
             let downloader = Downloader(configuration: .init(folder: into, transports: [.udp], localHost: "127.0.0.1"),
@@ -206,7 +206,7 @@ extension EndToEndTests {
             let tracker = try await TestTracker.start()
             let limit: UInt64 = 2 << 20
             let files = ["by-udp.bin": sampleBytes(count: 3 << 20, seed: 500), "by-tcp.bin": sampleBytes(count: 3 << 20, seed: 501)]
-            let peer = try await TestPeer.start(host: "127.0.0.2", tracker: tracker.endpoint, in: temporary, files: files,
+            let peer = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: files,
                                                 rateLimit: ByteRate(bytesPerSecond: limit))
             let clock = ContinuousClock()
             let started = clock.now
