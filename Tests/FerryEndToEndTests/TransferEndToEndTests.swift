@@ -122,6 +122,34 @@ extension EndToEndTests {
             await tracker.stop()
         }
 
+        @Test("issue 8: a holder first in the list sends half the file wrong and closes; the download still succeeds")
+        func lyingHolderFirst() async throws {
+            let temporary = try TemporaryFolder()
+            defer { temporary.remove() }
+            let tracker = try await TestTracker.start()
+            let bytes = sampleBytes(count: 1 << 20, seed: 42)
+            // The liar announces the real file (so its size and SHA-256 are right) but serves half of it wrong.
+            let announcer = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary,
+                                                     files: ["data.bin": bytes], serveFiles: false)
+            let digest = try ContentHasher.digest(ofFileAt: announcer.folder + "/data.bin")
+            let liar = try await LyingHolder.start(host: host(2), port: 5555, size: UInt64(bytes.count), digest: digest)
+            let honest = try await TestPeer.start(host: host(3), tracker: tracker.endpoint, in: temporary, files: ["data.bin": bytes])
+            let into = try temporary.subfolder("client")
+            let outcome = try #require(try await download(["data.bin"], from: tracker, into: into).first)
+            #expect(outcome.status == .ok, "\(outcome.message ?? "")")
+            #expect(outcome.attempts.map(\.peer) == ["\(host(2)):5555", "\(host(3)):5555", "\(host(2)):5555", "\(host(3)):5555"])
+            #expect(outcome.attempts.map(\.error) == [.hashMismatch, .hashMismatch, .closedEarly, nil],
+                    "both sources of the failed round are blamed, not only the one that finished")
+            #expect(outcome.attempts.map(\.bytes) == [UInt64(bytes.count / 2), UInt64(bytes.count / 2), UInt64(bytes.count / 2), UInt64(bytes.count)],
+                    "the honest peer was not asked for the whole file alone")
+            #expect(fileMatches(into + "/data.bin", bytes))
+            #expect(liar.requests == 2)
+            await liar.stop()
+            await announcer.kill()
+            await honest.kill()
+            await tracker.stop()
+        }
+
         @Test("when every holder serves wrong bytes the download fails and leaves no file")
         func onlyRottenHolders() async throws {
             let temporary = try TemporaryFolder()
@@ -230,7 +258,7 @@ extension EndToEndTests {
             await tracker.stop()
         }
 
-        @Test("a part file from an earlier run is resumed, not downloaded again")
+        @Test("a part file from an earlier run, recorded as this content, is resumed, not downloaded again")
         func partFileIsResumed() async throws {
             let temporary = try TemporaryFolder()
             defer { temporary.remove() }
@@ -239,6 +267,8 @@ extension EndToEndTests {
             let peer = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["big.iso": bytes])
             let into = try temporary.subfolder("client")
             try write(Array(bytes[0..<123_456]), to: into + "/big.iso.part")
+            let digest = try ContentHasher.digest(ofFileAt: peer.folder + "/big.iso")
+            try write(Array(PartFile.recordLine(size: 500_000, digest: digest).utf8), to: into + "/.big.iso.state.part")
             let outcome = try #require(try await download(["big.iso"], from: tracker, into: into).first)
             #expect(outcome.status == .ok)
             #expect(outcome.attempts.map(\.bytes) == [UInt64(500_000 - 123_456)])

@@ -10,7 +10,9 @@ struct TransferErrorTests {
         #expect(TransferError.allCases.map(\.rawValue) == [
             "connect_failed", "stalled", "closed_early", "not_found", "bad_name", "bad_range", "busy", "changed",
             "peer_error", "protocol_error", "wrong_content", "hash_mismatch", "io_error",
+            "disk_full", "too_slow",
         ])
+        #expect(TransferError.allCases.filter(\.isLocal) == [.ioError, .diskFull])
         #expect(Transport.allCases.map(\.rawValue) == ["tcp", "udp"])
     }
 

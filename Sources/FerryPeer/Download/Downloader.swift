@@ -1,6 +1,7 @@
 import FerryUDP
 import FerryWire
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -46,9 +47,14 @@ public final class Downloader: Sendable {
         public var localHost: String?
         public var stallTimeout: TimeAmount
         public var connectTimeout: TimeAmount
+        /// The progress floor's window and minimum rate in bytes per second (see ``ProgressFloor``).
+        public var progressWindow: Duration
+        public var minimumRate: UInt64
 
         public init(folder: String, overwrite: Bool = false, maximumParallel: Int = 8, transports: [Transport] = Transport.preferring(.tcp),
-                    localHost: String? = nil, stallTimeout: TimeAmount = .seconds(10), connectTimeout: TimeAmount = .seconds(5)) {
+                    localHost: String? = nil, stallTimeout: TimeAmount = .seconds(10), connectTimeout: TimeAmount = .seconds(5),
+                    progressWindow: Duration = ProgressFloor<ContinuousClock.Instant>.defaultWindow,
+                    minimumRate: UInt64 = ProgressFloor<ContinuousClock.Instant>.defaultMinimumRate) {
             self.folder = folder
             self.overwrite = overwrite
             self.maximumParallel = maximumParallel
@@ -56,6 +62,8 @@ public final class Downloader: Sendable {
             self.localHost = localHost
             self.stallTimeout = stallTimeout
             self.connectTimeout = connectTimeout
+            self.progressWindow = progressWindow
+            self.minimumRate = minimumRate
         }
     }
 
@@ -153,8 +161,7 @@ public final class Downloader: Sendable {
         // An existing file: the same content counts as done; other content is never silently replaced.
         let finalPath = configuration.folder + "/" + name.rawValue
         if let existing = Share.lstatus(finalPath) {
-            if existing.isRegular, existing.size == chosen.size,
-               (try? ContentHasher.digest(ofFileAt: finalPath)) == chosen.digest {
+            if existing.isRegular, existing.size == chosen.size, await Self.digest(ofFileAt: finalPath) == chosen.digest {
                 outcome.bytes = chosen.size
                 outcome.path = finalPath
                 return finish(.skipped, "already here with the same SHA-256")
@@ -167,33 +174,57 @@ public final class Downloader: Sendable {
 
         let part: PartFile
         do {
-            part = try PartFile(folder: configuration.folder, name: name, digest: chosen.digest, expectedSize: chosen.size)
+            part = try await PartFile.open(folder: configuration.folder, name: name, digest: chosen.digest, expectedSize: chosen.size)
         } catch {
             return finish(.failed, error.message)
         }
+        if case .discarded(let bytes, let reason) = part.opening {
+            logger.notice("discarding the part file: \(reason)", metadata: ["file": "\(raw)", "path": "\(part.path)", "bytes": "\(bytes)"])
+        }
         var plan = FailoverPlan(size: chosen.size, candidates: candidates(chosen.holders), received: part.length)
+        let floor = NIOLockedValueBox(ProgressFloor(window: configuration.progressWindow, minimumRate: configuration.minimumRate,
+                                                    now: ContinuousClock.now))
         let fetchers: [Transport: any FileFetcher] = [
             .tcp: TCPFetcher(connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
                              localHost: configuration.localHost, group: group),
             .udp: UDPFetcher(configuration: UDPConfiguration(idleTimeout: .nanoseconds(configuration.stallTimeout.nanoseconds)),
                              localHost: configuration.localHost, group: group),
         ]
+        func failed(_ message: String) -> DownloadOutcome {
+            outcome.attempts = plan.attempts.map(record)
+            return finish(.failed, message)
+        }
         while true {
             switch plan.nextAction() {
             case .fetch(let candidate, let offset):
                 let peer = candidate.endpoint
+                if part.length != offset {
+                    // The plan starts over: a suspect's bytes are never completed by another peer.
+                    logger.info("starting over", metadata: ["file": "\(raw)", "offset": "\(offset)", "discarded": "\(part.length - offset)"])
+                    do {
+                        try await part.truncate(to: offset)
+                    } catch {
+                        return failed(error.message)
+                    }
+                }
                 events(.attemptStarted(name: raw, peer: peer, transport: candidate.transport, offset: offset, size: chosen.size))
-                let progress = { (received: UInt64) in
+                var result = await fetch(name, digest: chosen.digest, size: chosen.size, from: candidate, with: fetchers[candidate.transport]!,
+                                         into: part, floor: floor, enforceFloor: plan.hasAlternative(to: candidate)) { received in
                     events(.progress(name: raw, received: offset + received, size: chosen.size))
                 }
-                let result = await fetchers[candidate.transport]!.fetch(
-                    name, size: chosen.size, digest: chosen.digest, from: candidate.holder, into: part, progress: progress)
+                // What the attempt counts is what reached the part file; a local failure overrides
+                // whatever the fetcher made of it (a disk-full error is not the peer's fault).
+                result.bytes = part.length - offset
+                if let failure = part.failure {
+                    result.error = failure.code
+                    result.message = failure.message
+                }
                 plan.record(candidate, bytes: result.bytes, error: result.error, message: result.message)
                 outcome.bytes += result.bytes
-                if result.error != nil {
+                if let error = result.error {
                     events(.attemptFailed(name: raw, attempt: record(plan.attempts.last!)))
                     logger.info("attempt failed", metadata: ["file": "\(raw)", "peer": "\(peer)",
-                                                             "error": "\(result.error!.rawValue)", "detail": "\(result.message ?? "")"])
+                                                             "error": "\(error.rawValue)", "detail": "\(result.message ?? "")"])
                 }
             case .askTracker:
                 guard let fresh = try? await holders.lookup([raw]).first,
@@ -202,40 +233,123 @@ public final class Downloader: Sendable {
                 else { continue }
                 plan.holdersRefreshed(candidates(same.holders))
             case .verify:
-                if part.digest == chosen.digest {
+                let digest: ContentDigest
+                do {
+                    digest = try await part.digestFromDisk()
+                } catch {
+                    return failed(error.message)
+                }
+                if digest == chosen.digest {
+                    let committed: PartFile.Commit
                     do {
-                        try part.commit()
+                        committed = try await part.commit(overwrite: configuration.overwrite)
                     } catch {
-                        outcome.attempts = plan.attempts.map(record)
-                        return finish(.failed, error.message)
+                        return failed(error.message)
+                    }
+                    outcome.path = finalPath
+                    outcome.attempts = plan.attempts.map(record)
+                    if committed == .finalNameTaken {
+                        // A file appeared under the final name during the download: it is never replaced.
+                        if await Self.digest(ofFileAt: finalPath) == chosen.digest {
+                            await part.discard()
+                            outcome.bytes = chosen.size
+                            return finish(.skipped, "the same file appeared at \(finalPath) during the download")
+                        }
+                        return finish(.refused, "\(finalPath) appeared with other content during the download and was not replaced; "
+                                      + "the verified download is kept as \(part.path): move the other file away and run the download again")
                     }
                     share?.rememberVerified(path: finalPath, digest: chosen.digest)
                     let last = plan.finishingAttempt
                     outcome.peer = last?.candidate.endpoint
                     outcome.transport = last?.candidate.transport
                     outcome.bytes = chosen.size
-                    outcome.path = finalPath
-                    outcome.attempts = plan.attempts.map(record)
                     return finish(.ok, nil)
                 }
                 plan.verificationFailed()
                 if let last = plan.attempts.last { events(.attemptFailed(name: raw, attempt: record(last))) }
-                logger.warning("hash mismatch; discarding the part file", metadata: ["file": "\(raw)"])
+                logger.warning("hash mismatch; discarding the part file and starting over from a holder not blamed",
+                               metadata: ["file": "\(raw)", "convicted": "\(plan.convicted.map(\.description).sorted())",
+                                          "suspected": "\(plan.suspects.map(\.description).sorted())"])
                 do {
-                    try part.restart()
+                    try await part.truncate(to: 0)
                 } catch {
-                    part.discard()
-                    outcome.attempts = plan.attempts.map(record)
-                    return finish(.failed, error.message)
+                    await part.discard()
+                    return failed(error.message)
                 }
             case .giveUp:
                 outcome.attempts = plan.attempts.map(record)
-                if part.length == 0 { part.discard() }
+                if let local = plan.localFailure {
+                    return finish(.failed, (local.message ?? local.error?.rawValue ?? "local error")
+                                  + (part.length > 0 ? "; \(part.length) bytes kept in \(part.path)" : ""))
+                }
+                if part.length == 0 { await part.discard() }
                 let tried = Set(plan.attempts.map(\.candidate.holder)).count
                 return finish(.failed, "every holder failed (\(tried) peer\(tried == 1 ? "" : "s"), tracker asked again)"
                               + (part.length > 0 ? "; \(part.length) bytes kept in the part file for a later resume" : ""))
             }
         }
+    }
+
+    /// One attempt, watched by the progress floor when another holder is left to try: an attempt
+    /// under the floor is cancelled and ends `too_slow`.
+    private func fetch(_ name: SharedFileName, digest: ContentDigest, size: UInt64, from candidate: FailoverPlan.Candidate,
+                       with fetcher: any FileFetcher, into part: PartFile,
+                       floor: NIOLockedValueBox<ProgressFloor<ContinuousClock.Instant>>, enforceFloor: Bool,
+                       progress: @escaping @Sendable (UInt64) -> Void) async -> FetchResult {
+        enum Ending: Sendable {
+            case fetched(FetchResult)
+            case tooSlow(received: UInt64, floor: UInt64)
+        }
+        floor.withLockedValue { $0.attemptStarted(at: .now) }
+        let window = configuration.progressWindow
+        return await withTaskGroup(of: Ending?.self) { group in
+            group.addTask {
+                var counted: UInt64 = 0
+                return .fetched(await fetcher.fetch(name, size: size, digest: digest, from: candidate.holder, into: part) { received in
+                    floor.withLockedValue { $0.received(received - counted) }
+                    counted = received
+                    progress(received)
+                })
+            }
+            if enforceFloor {
+                group.addTask {
+                    while true {
+                        let end = floor.withLockedValue { $0.windowEnd }
+                        do {
+                            try await Task.sleep(until: end, clock: .continuous)
+                        } catch {
+                            return nil
+                        }
+                        if case .tooSlow(let received, let minimum) = floor.withLockedValue({ $0.check(at: .now) }) {
+                            return .tooSlow(received: received, floor: minimum)
+                        }
+                    }
+                }
+            }
+            var verdict: (received: UInt64, floor: UInt64)?
+            while let ending = await group.next() {
+                switch ending {
+                case .fetched(var result):
+                    group.cancelAll()
+                    if let verdict, result.error != nil {
+                        result.error = .tooSlow
+                        result.message = "\(verdict.received) bytes in \(window), under the floor of \(verdict.floor); trying the next holder"
+                    }
+                    return result
+                case .tooSlow(let received, let minimum):
+                    verdict = (received, minimum)
+                    group.cancelAll()
+                case nil:
+                    continue
+                }
+            }
+            return FetchResult(bytes: 0, error: .closedEarly, message: "cancelled")
+        }
+    }
+
+    /// The SHA-256 of a file, read on the thread pool; `nil` when it cannot be read.
+    private static func digest(ofFileAt path: String) async -> ContentDigest? {
+        try? await NIOThreadPool.singleton.runIfActive { try ContentHasher.digest(ofFileAt: path) }
     }
 
     private func candidates(_ holders: [Holder]) -> [FailoverPlan.Candidate] {

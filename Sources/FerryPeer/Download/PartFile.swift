@@ -1,6 +1,8 @@
 import Crypto
 import FerryWire
+import NIOConcurrencyHelpers
 import NIOCore
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -8,19 +10,72 @@ import Glibc
 import Darwin
 #endif
 
-/// A download in progress: `NAME.part` in the download folder, written in order while its SHA-256 is
-/// computed, and renamed to `NAME` only once the digest matches.
+/// A download in progress: `NAME.part` in the download folder, written in order, read back to compute
+/// the SHA-256 that admits it, and renamed to `NAME` only once that digest matches.
 ///
-/// The part file survives a failed attempt (the next peer resumes from its length) and even a restart
-/// (its bytes are hashed again on open). It is opened with `O_NOFOLLOW`, so a symlink planted at its
+/// - **Tied to its content.** Beside the part file, a record (``recordName(for:digest:)``) holds one
+///   line, `ferry-part 1 SIZE SHA256`, written before the first byte. A part file is resumed only when
+///   its record names the content being downloaded; a part file of other content, or with no record,
+///   is emptied (``Opening/discarded(bytes:reason:)``), never resumed and never blamed on a peer.
+/// - **Locked.** The part file is held with `flock(LOCK_EX | LOCK_NB)` while the download runs: a
+///   second download of the same name into the same folder fails at once (``PartFileError/locked``)
+///   instead of writing the same file.
+/// - **Hashed from the disk.** The digest is computed from bytes read back with `pread` as they are
+///   written (a read-back that follows the written prefix, ``readBackChunk`` at a time, on the thread
+///   pool), overlapped with the download: not from the bytes in flight, and not in a second pass at
+///   the end. Bytes changed on disk before they were read back do not match, so a damaged part file
+///   is never admitted. (A change to bytes already read back is not seen: the lock keeps other Ferry
+///   downloads out, not other programs.)
+/// - **Never replaces what it did not check.** ``commit(overwrite:)`` renames with
+///   `renameat2(RENAME_NOREPLACE)` (or `link` + `unlink` where that is missing); only with
+///   `overwrite` does it replace a file.
+///
+/// All disk work (open, `pwrite`, `pread`, `fdatasync`, rename) runs on an `NIOThreadPool`, never on
+/// an event loop or the concurrency pool. It is opened with `O_NOFOLLOW`, so a symlink planted at its
 /// name cannot redirect the writes.
-public final class PartFile {
+public final class PartFile: Sendable {
+    /// The first word of a record line.
+    public static let recordMagic = "ferry-part"
+    /// The record format's version.
+    public static let recordVersion = 1
+    /// The read-back hashes once this many written bytes wait for it (and at the end): large reads,
+    /// a lag of at most 4 MiB behind the writes.
+    public static let readBackChunk: UInt64 = 4 << 20
+
+    /// What was at the part file's name when it was opened.
+    public enum Opening: Equatable, Sendable {
+        /// Nothing (or an empty file).
+        case new
+        /// Bytes of this content from an earlier run, kept: the download resumes after them.
+        case resumed(UInt64)
+        /// Bytes of other or unknown content, thrown away; `reason` says why.
+        case discarded(bytes: UInt64, reason: String)
+    }
+
     public let path: String
     public let finalPath: String
+    public let recordPath: String
+    public let expectedSize: UInt64
+    public let expectedDigest: ContentDigest
+    public let opening: Opening
     private let fd: Int32
-    private var hasher: SHA256
-    /// Bytes written so far, all in order from 0.
-    public private(set) var length: UInt64
+    private let pool: NIOThreadPool
+    private let state: NIOLockedValueBox<State>
+
+    private struct State {
+        /// Bytes on disk, in order from 0.
+        var length: UInt64
+        /// Bytes read back into `hasher`.
+        var hashed: UInt64 = 0
+        var hasher = SHA256()
+        /// Bumped by truncation, so that a read-back in flight drops what it read.
+        var generation = 0
+        /// A read-back job owns the hasher.
+        var readingBack = false
+        var waiting: [CheckedContinuation<Void, Never>] = []
+        /// The first local failure (write, read back, flush): once set, the part file takes no more bytes.
+        var failure: PartFileError?
+    }
 
     /// The part file's name for `name`: `NAME.part`, or a digest-based hidden name when `NAME.part`
     /// would be longer than a file name may be.
@@ -30,78 +85,396 @@ public final class PartFile {
             : ".ferry-" + digest.hex.prefix(40) + ".part"
     }
 
-    /// Opens (or creates) the part file for `name` in `folder`, keeping at most `expectedSize` bytes of
-    /// an earlier run.
-    public init(folder: String, name: SharedFileName, digest: ContentDigest, expectedSize: UInt64) throws(PeerError) {
-        path = folder + "/" + Self.partName(for: name, digest: digest)
-        finalPath = folder + "/" + name.rawValue
-        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw PeerError.io("cannot open \(path)", errno: errno) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            close(fd)
-            throw PeerError(.io, "\(path) is not a regular file; remove it")
-        }
-        hasher = SHA256()
-        length = 0
-        let existing = UInt64(info.st_size)
-        if existing > 0 && existing <= expectedSize {
-            do {
-                hasher = try ContentHasher.hasher(ofFileAt: path, limit: existing)
-                length = existing
-            } catch {
-                try restart()
+    /// The record's name for `name`: `.NAME.state.part` (hidden, and ending in `.part` so that a share
+    /// never announces it), or a digest-based hidden name when that would be too long.
+    public static func recordName(for name: SharedFileName, digest: ContentDigest) -> String {
+        name.rawValue.utf8.count + 12 <= SharedFileName.maximumByteCount
+            ? "." + name.rawValue + ".state.part"
+            : ".ferry-" + digest.hex.prefix(40) + ".state.part"
+    }
+
+    /// The record's line for a content.
+    public static func recordLine(size: UInt64, digest: ContentDigest) -> String {
+        "\(recordMagic) \(recordVersion) \(size) \(digest.hex)\n"
+    }
+
+    /// Opens (or creates) and locks the part file for `name` in `folder`, keeping the bytes of an
+    /// earlier run only when its record says they are of this content (`digest`, `size`).
+    public static func open(folder: String, name: SharedFileName, digest: ContentDigest, expectedSize: UInt64,
+                            pool: NIOThreadPool = .singleton) async throws(PartFileError) -> PartFile {
+        let path = folder + "/" + partName(for: name, digest: digest)
+        let recordPath = folder + "/" + recordName(for: name, digest: digest)
+        let opened: (Int32, Opening)
+        do {
+            opened = try await pool.runIfActive {
+                try openLocked(path: path, recordPath: recordPath, name: name, folder: folder, digest: digest, size: expectedSize)
             }
-        } else if existing > 0 {
-            try restart()
+        } catch let error as PartFileError {
+            throw error
+        } catch {
+            throw PartFileError(.ioError, "cannot open \(path): \(error)")
         }
+        let length: UInt64 = if case .resumed(let bytes) = opened.1 { bytes } else { 0 }
+        let part = PartFile(path: path, finalPath: folder + "/" + name.rawValue, recordPath: recordPath, size: expectedSize,
+                            digest: digest, opening: opened.1, fd: opened.0, pool: pool, length: length)
+        part.readBackIfDue()
+        return part
+    }
+
+    private init(path: String, finalPath: String, recordPath: String, size: UInt64, digest: ContentDigest,
+                 opening: Opening, fd: Int32, pool: NIOThreadPool, length: UInt64) {
+        self.path = path
+        self.finalPath = finalPath
+        self.recordPath = recordPath
+        self.expectedSize = size
+        self.expectedDigest = digest
+        self.opening = opening
+        self.fd = fd
+        self.pool = pool
+        self.state = NIOLockedValueBox(State(length: length))
     }
 
     deinit {
-        close(fd)
+        close(fd)       // releases the lock
     }
 
-    /// Appends bytes at the end, adding them to the digest.
-    public func append(_ buffer: ByteBuffer) throws(PeerError) {
-        var failure: Int32 = 0
-        buffer.withUnsafeReadableBytes { bytes in
-            var done = 0
-            while done < bytes.count {
-                let written = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(length) + off_t(done))
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
+    /// Bytes on disk, all in order from 0.
+    public var length: UInt64 { state.withLockedValue { $0.length } }
+
+    /// The first local error met (write, read back, flush), if any.
+    public var failure: PartFileError? { state.withLockedValue { $0.failure } }
+
+    /// Bytes read back into the digest so far.
+    public var hashedLength: UInt64 { state.withLockedValue { $0.hashed } }
+
+    /// Writes bytes at the end, on the thread pool. When it throws, `length` counts exactly the bytes
+    /// that reached the file, and the part file takes no more.
+    public func append(_ buffer: ByteBuffer) async throws(PartFileError) {
+        guard buffer.readableBytes > 0 else { return }
+        let (offset, earlier) = state.withLockedValue { ($0.length, $0.failure) }
+        if let earlier { throw earlier }
+        let fd = self.fd, path = self.path
+        let written: (Int, PartFileError?)
+        do {
+            written = try await pool.runIfActive {
+                buffer.withUnsafeReadableBytes { bytes -> (Int, PartFileError?) in
+                    var done = 0
+                    while done < bytes.count {
+                        let count = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+                        if count < 0 {
+                            if errno == EINTR { continue }
+                            return (done, PartFileError(errno: errno, "cannot write \(path)"))
+                        }
+                        done += count
+                    }
+                    return (done, nil)
                 }
-                done += written
             }
-            hasher.update(bufferPointer: bytes)
+        } catch {
+            written = (0, PartFileError(.ioError, "cannot write \(path): \(error)"))
         }
-        guard failure == 0 else { throw PeerError.io("cannot write \(path)", errno: failure) }
-        length += UInt64(buffer.readableBytes)
+        let failure = state.withLockedValue { state -> PartFileError? in
+            state.length = offset + UInt64(written.0)
+            if let error = written.1, state.failure == nil { state.failure = error }
+            return written.1
+        }
+        readBackIfDue()
+        if let failure { throw failure }
     }
 
-    /// Throws every byte away: the next attempt starts from 0.
-    public func restart() throws(PeerError) {
-        guard ftruncate(fd, 0) == 0 else { throw PeerError.io("cannot truncate \(path)", errno: errno) }
-        hasher = SHA256()
-        length = 0
+    /// Cuts the part file to its first `offset` bytes (0: throws every byte away). Bytes already read
+    /// back past `offset` are read again from the disk.
+    public func truncate(to offset: UInt64) async throws(PartFileError) {
+        let fd = self.fd, path = self.path
+        do {
+            try await pool.runIfActive {
+                guard ftruncate(fd, off_t(offset)) == 0 else { throw PartFileError(errno: errno, "cannot truncate \(path)") }
+            }
+        } catch let error as PartFileError {
+            throw error
+        } catch {
+            throw PartFileError(.ioError, "cannot truncate \(path): \(error)")
+        }
+        state.withLockedValue { state in
+            state.length = min(state.length, offset)
+            state.failure = nil
+            state.generation += 1           // a read-back in flight may have read past `offset`
+            if state.hashed > offset {
+                state.hashed = 0
+                state.hasher = SHA256()
+            }
+        }
+        readBackIfDue()
     }
 
-    /// The digest of the bytes written so far.
-    public var digest: ContentDigest {
-        ContentDigest(hasher.finalize())
+    /// The SHA-256 of the bytes on disk: waits for the read-back, then reads back what is left.
+    public func digestFromDisk() async throws(PartFileError) -> ContentDigest {
+        await claimReadBack()
+        do {
+            try await pool.runIfActive { self.readBack(untilCaughtUp: true) }
+        } catch {
+            release()
+            throw PartFileError(.ioError, "cannot read back \(path): \(error)")
+        }
+        let (failure, hasher) = state.withLockedValue { ($0.failure, $0.hasher) }
+        if let failure { throw failure }
+        return ContentDigest(hasher.finalize())
     }
 
-    /// Flushes the bytes to disk and renames the part file to its final name, atomically replacing
-    /// whatever had that name.
-    public func commit() throws(PeerError) {
-        guard fdatasync(fd) == 0 else { throw PeerError.io("cannot flush \(path)", errno: errno) }
-        guard rename(path, finalPath) == 0 else { throw PeerError.io("cannot rename \(path)", errno: errno) }
+    /// What ``commit(overwrite:)`` did.
+    public enum Commit: Equatable, Sendable {
+        /// The file is under its final name.
+        case committed
+        /// A file appeared under the final name (and `overwrite` was not given): nothing was replaced,
+        /// the part file is still there.
+        case finalNameTaken
     }
 
-    /// Removes the part file.
-    public func discard() {
-        unlink(path)
+    /// Flushes the bytes to disk and gives the part file its final name: without `overwrite` it never
+    /// replaces a file (`renameat2(RENAME_NOREPLACE)`), with it a plain `rename`. The record goes.
+    public func commit(overwrite: Bool) async throws(PartFileError) -> Commit {
+        let fd = self.fd, path = self.path, finalPath = self.finalPath, recordPath = self.recordPath
+        do {
+            return try await pool.runIfActive {
+                guard fdatasync(fd) == 0 else { throw PartFileError(errno: errno, "cannot flush \(path)") }
+                if overwrite {
+                    guard rename(path, finalPath) == 0 else { throw PartFileError(errno: errno, "cannot rename \(path)") }
+                } else {
+                    switch renameWithoutReplacing(path, finalPath) {
+                    case 0: break
+                    case EEXIST: return .finalNameTaken
+                    case let code: throw PartFileError(errno: code, "cannot rename \(path)")
+                    }
+                }
+                unlink(recordPath)
+                return .committed
+            }
+        } catch let error as PartFileError {
+            throw error
+        } catch {
+            throw PartFileError(.ioError, "cannot rename \(path): \(error)")
+        }
     }
+
+    /// Removes the part file and its record.
+    public func discard() async {
+        let path = self.path, recordPath = self.recordPath
+        _ = try? await pool.runIfActive {
+            unlink(path)
+            unlink(recordPath)
+        }
+    }
+
+    // MARK: Read-back
+
+    /// Starts a read-back job on the pool when enough written bytes wait and none runs.
+    private func readBackIfDue() {
+        let start = state.withLockedValue { state -> Bool in
+            guard !state.readingBack, state.failure == nil, state.length - state.hashed >= Self.readBackChunk else { return false }
+            state.readingBack = true
+            return true
+        }
+        guard start else { return }
+        pool.submit { work in
+            if case .active = work { self.readBack(untilCaughtUp: false) } else { self.release() }
+        }
+    }
+
+    /// Waits until no read-back job runs, and takes the hasher.
+    private func claimReadBack() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let claimed = state.withLockedValue { state -> Bool in
+                if state.readingBack {
+                    state.waiting.append(continuation)
+                    return false
+                }
+                state.readingBack = true
+                return true
+            }
+            if claimed { continuation.resume() }
+        }
+    }
+
+    /// Gives the hasher up: to the next waiter, or to nobody.
+    private func release() {
+        let next = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            if state.waiting.isEmpty {
+                state.readingBack = false
+                return nil
+            }
+            return state.waiting.removeFirst()
+        }
+        next?.resume()
+    }
+
+    /// Runs on a pool thread while holding the hasher: reads written bytes back, a chunk at a time,
+    /// until fewer than a chunk wait (or, `untilCaughtUp`, none), then releases it.
+    private func readBack(untilCaughtUp: Bool) {
+        defer { release() }
+        var buffer = [UInt8](repeating: 0, count: Int(Self.readBackChunk))
+        while true {
+            let (generation, from, length, hasher0) = state.withLockedValue { ($0.generation, $0.hashed, $0.length, $0.hasher) }
+            let waiting = length - from
+            guard waiting > 0, untilCaughtUp || waiting >= Self.readBackChunk else { return }
+            let count = Int(min(waiting, Self.readBackChunk))
+            var hasher = hasher0
+            var done = 0
+            var failure: PartFileError?
+            buffer.withUnsafeMutableBytes { bytes in
+                while done < count {
+                    let read = pread(fd, bytes.baseAddress! + done, count - done, off_t(from) + off_t(done))
+                    if read < 0 {
+                        if errno == EINTR { continue }
+                        failure = PartFileError(errno: errno, "cannot read back \(path)")
+                        return
+                    }
+                    if read == 0 {
+                        failure = PartFileError(.ioError, "\(path) is shorter than the bytes written to it; was it changed by another program?")
+                        return
+                    }
+                    done += read
+                }
+                hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[..<count]))
+            }
+            let stop = state.withLockedValue { state -> Bool in
+                guard state.generation == generation else { return false }   // truncated meanwhile: read again
+                if let failure {
+                    if state.failure == nil { state.failure = failure }
+                    return true
+                }
+                state.hasher = hasher
+                state.hashed = from + UInt64(count)
+                return false
+            }
+            if stop { return }
+        }
+    }
+}
+
+/// A local error of a download: the part file could not be opened, written, read back, flushed or
+/// renamed. Its ``code`` is the transfer error it ends an attempt with.
+public struct PartFileError: Error, Sendable, CustomStringConvertible {
+    /// `disk_full` or `io_error`.
+    public var code: TransferError
+    public var message: String
+    /// Another download of the same name into the same folder holds the part file.
+    public var isLocked: Bool
+
+    public init(_ code: TransferError, _ message: String, isLocked: Bool = false) {
+        self.code = code
+        self.message = message
+        self.isLocked = isLocked
+    }
+
+    /// An error from `errno`: `ENOSPC` and `EDQUOT` are `disk_full`.
+    init(errno code: Int32, _ what: String) {
+        let full = code == ENOSPC || code == EDQUOT
+        self.init(full ? .diskFull : .ioError, "\(what): \(String(cString: strerror(code)))"
+                  + (full ? "; the part file is kept: free some space and run the download again to resume" : ""))
+    }
+
+    public var description: String { message }
+}
+
+extension PartFile {
+    /// Opens, locks and checks the part file (blocking: runs on the pool).
+    fileprivate static func openLocked(path: String, recordPath: String, name: SharedFileName, folder: String,
+                                       digest: ContentDigest, size: UInt64) throws(PartFileError) -> (Int32, Opening) {
+        var fd: Int32 = -1
+        var info = stat()
+        // The lock is on the file, not the name: a download that finished meanwhile renamed or removed
+        // the file we locked, so check that the name still leads to it, and otherwise start again.
+        for _ in 0..<3 where fd < 0 {
+            fd = openFile(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw PartFileError(errno: errno, "cannot open \(path)") }
+            guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+                close(fd)
+                throw PartFileError(.ioError, "\(path) is not a regular file; remove it")
+            }
+            if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                let code = errno
+                close(fd)
+                if code == EWOULDBLOCK {
+                    throw PartFileError(.ioError, "another download of \(LineScanner.quote(name.rawValue)) into \(folder) is running "
+                                        + "(its part file is locked); not downloading it twice at once", isLocked: true)
+                }
+                throw PartFileError(errno: code, "cannot lock \(path)")
+            }
+            var now = stat()
+            if lstat(path, &now) != 0 || now.st_ino != info.st_ino || now.st_dev != info.st_dev {
+                close(fd)
+                fd = -1
+            }
+        }
+        guard fd >= 0 else { throw PartFileError(.ioError, "\(path) keeps being replaced by another program") }
+        _ = fstat(fd, &info)
+        let existing = UInt64(info.st_size)
+        let wanted = recordLine(size: size, digest: digest)
+        var opening = Opening.new
+        if existing > 0 {
+            let record = readRecord(recordPath)
+            if record == nil {
+                opening = .discarded(bytes: existing, reason: "there is no record of the content it holds")
+            } else if record != wanted {
+                opening = .discarded(bytes: existing, reason: "it holds other content (\(record!.dropLast()))")
+            } else if existing > size {
+                opening = .discarded(bytes: existing, reason: "it is longer than the file")
+            } else {
+                opening = .resumed(existing)
+            }
+        }
+        do throws(PartFileError) {
+            if case .discarded = opening, ftruncate(fd, 0) != 0 {
+                throw PartFileError(errno: errno, "cannot truncate \(path)")
+            }
+            if case .resumed = opening { return (fd, opening) }
+            try writeRecord(wanted, to: recordPath)
+        } catch {
+            close(fd)
+            throw error
+        }
+        return (fd, opening)
+    }
+
+    /// The record's line, if there is a readable one of a sane length.
+    private static func readRecord(_ path: String) -> String? {
+        let fd = openFile(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 256)
+        let count = read(fd, &bytes, bytes.count)
+        guard count > 0, count < bytes.count else { return nil }
+        return String(decoding: bytes[..<count], as: UTF8.self)
+    }
+
+    /// Writes the record and flushes it, so that it exists before any byte it describes.
+    private static func writeRecord(_ line: String, to path: String) throws(PartFileError) {
+        let fd = openFile(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw PartFileError(errno: errno, "cannot write \(path)") }
+        defer { close(fd) }
+        let bytes = Array(line.utf8)
+        guard write(fd, bytes, bytes.count) == bytes.count else { throw PartFileError(errno: errno, "cannot write \(path)") }
+        guard fsync(fd) == 0 else { throw PartFileError(errno: errno, "cannot flush \(path)") }
+    }
+}
+
+/// `renameat2(from, to, RENAME_NOREPLACE)`, or `link` + `unlink` where the C library or the file
+/// system lacks it: either way a file at `to` is never replaced. Returns 0 or an `errno`.
+func renameWithoutReplacing(_ from: String, _ to: String) -> Int32 {
+    typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>?, Int32, UnsafePointer<CChar>?, UInt32) -> Int32
+    let renameNoReplace: UInt32 = 1         // RENAME_NOREPLACE, <linux/fs.h>
+    if let library = dlopen(nil, RTLD_NOW), let symbol = dlsym(library, "renameat2") {
+        let renameat2 = unsafeBitCast(symbol, to: RenameAt2.self)
+        if renameat2(AT_FDCWD, from, AT_FDCWD, to, renameNoReplace) == 0 { return 0 }
+        let code = errno
+        guard code == EINVAL || code == ENOSYS || code == ENOTSUP else { return code }
+    }
+    guard link(from, to) == 0 else { return errno }
+    unlink(from)
+    return 0
+}
+
+/// `open(2)`, named apart from ``PartFile/open(folder:name:digest:expectedSize:pool:)``.
+private func openFile(_ path: String, _ flags: Int32, _ mode: mode_t = 0) -> Int32 {
+    open(path, flags, mode)
 }

@@ -55,7 +55,7 @@ struct TCPFetcher: FileFetcher {
                         return FetchResult(bytes: received, error: .protocolError, message: "peer sent more bytes than announced")
                     }
                     if buffer.readableBytes > 0 {
-                        try part.append(buffer)
+                        try await part.append(buffer)
                         received += UInt64(buffer.readableBytes)
                         progress(received)
                     }
@@ -67,8 +67,8 @@ struct TCPFetcher: FileFetcher {
                 return FetchResult(bytes: received, error: .closedEarly,
                               message: "peer closed after \(received) of \(expected!) bytes")
             }
-        } catch let error as PeerError {
-            return FetchResult(bytes: received, error: .ioError, message: error.message)
+        } catch let error as PartFileError {
+            return FetchResult(bytes: received, error: error.code, message: error.message)
         } catch is StallError {
             return FetchResult(bytes: received, error: .stalled, message: "no bytes for \(stallTimeout.nanoseconds / 1_000_000_000) s")
         } catch {

@@ -27,8 +27,20 @@ public enum TransferError: String, Error, Sendable, Codable, CaseIterable {
     case wrongContent = "wrong_content"
     /// Every byte arrived, but their SHA-256 is not the announced one; the part file was discarded.
     case hashMismatch = "hash_mismatch"
-    /// Writing the download folder failed.
+    /// Writing or reading the part file in the download folder failed (a local error: the download
+    /// stops, the part file is kept).
     case ioError = "io_error"
+    /// The download folder's disk is full (`ENOSPC`, or `EDQUOT`): a local error, the download stops
+    /// at once and the part file is kept for a later resume.
+    case diskFull = "disk_full"
+    /// The peer sent bytes, but fewer than the progress floor over a whole window (see
+    /// ``ProgressFloor``): the next holder is tried.
+    case tooSlow = "too_slow"
+
+    /// An error of this machine, not of the peer: trying another peer would not help.
+    public var isLocal: Bool {
+        self == .ioError || self == .diskFull
+    }
 
     /// The code for a refusal by the peer's file server.
     init(refusal status: FileStatus) {

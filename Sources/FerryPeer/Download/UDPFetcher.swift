@@ -72,7 +72,7 @@ struct UDPFetcher: FileFetcher {
                     }
                 case .data(let bytes):
                     do {
-                        try part.append(bytes)
+                        try await part.append(bytes)
                     } catch {
                         channel.writeAndFlush(UDPDownloadCommand.abort(FerryUDPError(.ioError)), promise: nil)
                         return .init(bytes: received, error: .ioError, message: "\(error)")

@@ -1,0 +1,64 @@
+import FerryWire
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A file server that lies: it answers every request for a file of `size` bytes with the announced
+/// size and SHA-256, sends wrong bytes for half of the range asked (or `sending` of them), and closes.
+/// Run beside a ``TestPeer`` started with `serveFiles: false`, which announces the file for it.
+final class LyingHolder: Sendable {
+    private let server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    private let task: Task<Void, Never>
+    private let served: NIOLockedValueBox<Int>
+
+    /// How many requests it answered.
+    var requests: Int { served.withLockedValue { $0 } }
+
+    private init(server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, task: Task<Void, Never>,
+                 served: NIOLockedValueBox<Int>) {
+        self.server = server
+        self.task = task
+        self.served = served
+    }
+
+    static func start(host: String, port: Int, size: UInt64, digest: ContentDigest) async throws -> LyingHolder {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        let counter = NIOLockedValueBox(0)
+        let task = Task<Void, Never> {
+            _ = try? await server.executeThenClose { connections in
+                try await withThrowingDiscardingTaskGroup { group in
+                    for try await connection in connections {
+                        group.addTask {
+                            try? await connection.executeThenClose { inbound, outbound in
+                                var request = ByteBuffer()
+                                for try await var chunk in inbound {
+                                    request.writeBuffer(&chunk)
+                                    guard let newline = request.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else { continue }
+                                    let line = request.getString(at: request.readerIndex, length: newline - request.readerIndex) ?? ""
+                                    let offset = (try? FileRequest(parsing: line))?.offset ?? 0
+                                    let header = FileReplyHeader.ok(size: size, digest: digest, offset: offset, length: size - offset)
+                                    counter.withLockedValue { $0 += 1 }
+                                    try await outbound.write(ByteBuffer(string: header.line + "\n"))
+                                    try await outbound.write(ByteBuffer(repeating: 0xA5, count: Int((size - offset) / 2)))
+                                    return
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return LyingHolder(server: server, task: task, served: counter)
+    }
+
+    func stop() async {
+        try? await server.channel.close()
+        await task.value
+    }
+}
