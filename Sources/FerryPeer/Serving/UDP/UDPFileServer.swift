@@ -134,9 +134,16 @@ public struct UDPFileServer: Service, CustomStringConvertible {
     /// Stops taking transfers, lets the running ones go on for `grace`, closes them (a CLOSE to
     /// each client) and then the channel.
     static func shutDown(_ channel: any Channel, grace: TimeAmount) {
-        let done = channel.eventLoop.makePromise(of: Void.self)
-        done.futureResult.whenComplete { _ in channel.close(promise: nil) }
-        channel.pipeline.fireUserInboundEventTriggered(UDPServerHandler.ShutDown(grace: grace, done: done))
+        channel.eventLoop.execute {
+            // The handler is in the pipeline while the channel is active; it completes `done`
+            // (also if it is removed first).
+            guard channel.isActive else { return channel.close(promise: nil) }
+            let done = channel.eventLoop.makePromise(of: Void.self)
+            done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            channel.pipeline.fireUserInboundEventTriggered(UDPServerHandler.ShutDown(grace: grace, done: done))
+            // Whatever happens to the event, the socket is closed shortly after the grace period.
+            channel.eventLoop.scheduleTask(in: grace + .seconds(1)) { channel.close(promise: nil) }
+        }
     }
 
     /// Sets the IP "don't fragment" bit on every datagram and has the kernel ignore its path MTU
