@@ -129,7 +129,8 @@ let package = Package(
         .testTarget(
             name: "FerryPeerTests",
             dependencies: [
-                "FerryTestSupport","FerryPeer", "FerryWire"],
+                "FerryTestSupport","FerryPeer", "FerryWire",
+                .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: strict
         ),
         .testTarget(

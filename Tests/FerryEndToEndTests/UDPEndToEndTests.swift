@@ -199,7 +199,9 @@ extension EndToEndTests {
             return (outcome, into)
         }
     
-        @Test("the upload rate limit covers UDP and TCP together, within 10 %")
+        /// A loose check on the wall clock (a loaded machine stretches any transfer); the limiter's
+        /// arithmetic is tested exactly, on an injected clock, in RateLimiterTests.
+        @Test("the upload rate limit covers UDP and TCP together (loose: within 0.25× to 1.5× of it)")
         func rateLimitAcrossTransports() async throws {
             let temporary = try TemporaryFolder()
             defer { temporary.remove() }
@@ -216,8 +218,8 @@ extension EndToEndTests {
             let rate = Double(6 << 20) / (clock.now - started).seconds
             #expect(outcomes.map(\.status) == [.ok, .ok])
             #expect(outcomes.map(\.transport) == [.udp, .tcp])
-            #expect(rate <= Double(limit) * 1.10, "together \(rate) B/s, over the limit \(limit)")
-            #expect(rate >= Double(limit) * 0.90, "together \(rate) B/s, far under the limit \(limit)")
+            #expect(rate <= Double(limit) * 1.5, "together \(rate) B/s, over the limit \(limit)")
+            #expect(rate >= Double(limit) * 0.25, "together \(rate) B/s, far under the limit \(limit)")
             await peer.kill()
             await tracker.stop()
         }

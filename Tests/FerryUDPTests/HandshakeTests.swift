@@ -15,7 +15,7 @@ struct HandshakeTests {
 
     static func makeServer(maximumConnections: Int = 1024) -> Server {
         Server(
-            configuration: .init(maximumConnections: maximumConnections),
+            configuration: .init(maximumConnections: maximumConnections, maximumConnectionsPerAddress: 1024),
             provider: InMemoryProvider(files: ["a.bin": Self.file]),
             now: .zero,
             generator: SeededGenerator(seed: 1)

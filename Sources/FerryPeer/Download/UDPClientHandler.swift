@@ -46,12 +46,17 @@ final class UDPClientHandler: ChannelDuplexHandler {
     private var timer = DeadlineTimer()
     private var pending: ByteBuffer?
     /// When the first byte of ``pending`` arrived.
-    private var pendingSince = UDPMonotonicInstant.now
+    private var pendingSince = UDPMonotonicInstant(nanoseconds: 0)
     private var finished = false
 
+    /// The monotonic clock (the event loop's own in `EmbeddedChannel` tests).
+    private let clock: () -> UDPMonotonicInstant
+
     init(configuration: UDPConfiguration, request: UDPRequestFrame, server: SocketAddress,
-         events: AsyncStream<UDPDownloadEvent>.Continuation) {
-        self.machine = UDPReceiverStateMachine(configuration: configuration, request: request, now: UDPMonotonicInstant.now)
+         events: AsyncStream<UDPDownloadEvent>.Continuation,
+         clock: @escaping () -> UDPMonotonicInstant = { UDPMonotonicInstant.now }) {
+        self.clock = clock
+        self.machine = UDPReceiverStateMachine(configuration: configuration, request: request, now: clock())
         self.server = server
         self.events = events
     }
@@ -59,7 +64,7 @@ final class UDPClientHandler: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
         guard envelope.remoteAddress == server else { return }
-        let now = UDPMonotonicInstant.now
+        let now = clock()
         envelope.forEachDatagram { datagram in
             machine.receive(datagram: datagram, at: now)
         }
@@ -69,7 +74,7 @@ final class UDPClientHandler: ChannelDuplexHandler {
     /// One answer per read burst: the ACK (and anything else due) covers every datagram of the
     /// burst, instead of one ACK per envelope the kernel handed over.
     func channelReadComplete(context: ChannelHandlerContext) {
-        drain(context: context, now: UDPMonotonicInstant.now)
+        drain(context: context, now: clock())
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -79,7 +84,7 @@ final class UDPClientHandler: ChannelDuplexHandler {
         case .abort(let error): machine.abort(error)
         }
         promise?.succeed()
-        drain(context: context, now: UDPMonotonicInstant.now)
+        drain(context: context, now: clock())
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -117,7 +122,7 @@ final class UDPClientHandler: ChannelDuplexHandler {
                 // once it holds `chunkSize` bytes, and each event adds at most one datagram's payload.
                 if pending == nil {
                     pending = context.channel.allocator.buffer(capacity: Self.chunkSize + (1 << 16))
-                    pendingSince = UDPMonotonicInstant.now
+                    pendingSince = clock()
                 }
                 pending!.writeBuffer(&bytes)
                 if pending!.readableBytes >= Self.chunkSize { handOverPending() }
@@ -139,7 +144,7 @@ final class UDPClientHandler: ChannelDuplexHandler {
             return context.eventLoop.scheduleTask(in: delay) {
                 let (handler, context) = loopBound.value
                 handler.timer.fired()
-                let now = UDPMonotonicInstant.now
+                let now = handler.clock()
                 handler.machine.handleTimeout(at: now)
                 handler.drain(context: context, now: now)
             }

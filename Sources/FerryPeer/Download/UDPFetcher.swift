@@ -21,13 +21,14 @@ struct UDPFetcher: FileFetcher {
     ) async -> FetchResult {
         let offset = part.length
         let (events, continuation) = AsyncStream.makeStream(of: UDPDownloadEvent.self)
+        var bound: (any Channel)?
         let channel: any Channel
         do {
             let server = try SocketAddress(ipAddress: holder.host, port: Int(holder.udpPort))
             let request = UDPRequestFrame(name: name.rawValue, start: offset)
             let configuration = self.configuration
             let coalesced = System.supportsUDPReceiveOffload
-            channel = try await DatagramBootstrap(group: group)
+            let opened = try await DatagramBootstrap(group: group)
                 .channelOption(.socketOption(.so_rcvbuf), value: UDPFileServer.socketBufferSize)
                 .channelOption(.datagramVectorReadMessageCount, value: Self.readMessages(coalesced: coalesced))
                 .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(
@@ -38,17 +39,22 @@ struct UDPFetcher: FileFetcher {
                             UDPClientHandler(configuration: configuration, request: request, server: server, events: continuation))
                     }
                 }
-                .bind(host: localHost.flatMap { $0 == "0.0.0.0" ? nil : $0 } ?? (server.protocol == .inet6 ? "::" : "0.0.0.0"), port: 0)
+                .bind(host: Self.bindHost(localHost, server: server), port: 0)
                 .get()
+            // Closed below if any step of the setup fails: the `defer` after this block only
+            // covers a channel that is fully set up.
+            bound = opened
             if coalesced {
                 // The server sends runs of datagrams as one GSO write; with GRO the kernel hands them
                 // to us as one superbuffer too (one read and one wakeup instead of one per datagram).
-                try await channel.setOption(.datagramReceiveOffload, value: true).get()
-                try await channel.setOption(.datagramReceiveSegmentSize, value: true).get()
+                try await opened.setOption(.datagramReceiveOffload, value: true).get()
+                try await opened.setOption(.datagramReceiveSegmentSize, value: true).get()
             }
-            try await channel.connect(to: server).get()
-            try await channel.writeAndFlush(UDPDownloadCommand.start).get()
+            try await opened.connect(to: server).get()
+            try await opened.writeAndFlush(UDPDownloadCommand.start).get()
+            channel = opened
         } catch {
+            if let bound { try? await bound.close() }
             continuation.finish()
             return .init(bytes: 0, error: .connectFailed, message: describe(connectError: error, timeout: .seconds(5)))
         }
@@ -95,6 +101,16 @@ struct UDPFetcher: FileFetcher {
         } onCancel: {
             channel.writeAndFlush(UDPDownloadCommand.abort(FerryUDPError(.cancelled)), promise: nil)
         }
+    }
+
+    /// The address the socket binds to: `localHost` unless it is a wildcard (`0.0.0.0`, `::`) or
+    /// unset, in which case the wildcard of the server's family, so that an IPv4 server is reached
+    /// from `::` as from `0.0.0.0` (as the TCP fetcher and the tracker connection do).
+    static func bindHost(_ localHost: String?, server: SocketAddress) -> String {
+        if let localHost, localHost != "0.0.0.0", localHost != "::" {
+            return localHost
+        }
+        return server.protocol == .inet6 ? "::" : "0.0.0.0"
     }
 
     /// Datagrams (or coalesced superbuffers) read per system call.

@@ -16,14 +16,34 @@ import Darwin
 ///
 /// It serves only files of the current ``ShareSnapshot`` (regular files inside the share, symlinks
 /// resolved), and only while the file still has the size and modification time it was hashed with.
-/// Limits: a request line within ``FileProtocolLimits/maximumRequestLength`` bytes that arrives within
-/// ``Limits/requestTimeout``; at most ``Limits/maximumUploads`` uploads at once (then `503 busy`); a
-/// client that takes no bytes for ``Limits/stallTimeout`` is dropped.
+///
+/// Limits (see ``Limits`` and docs/PROTOCOL.md), each refused with a reply line before anything is
+/// opened: at most ``Limits/maximumConnectionsPerAddress`` connections per client address and
+/// ``Limits/maximumConnections`` in all (`503 busy`, then closed); a whole request line within
+/// ``Limits/requestTimeout`` of connecting (`408`, then closed: a client trickling one byte a minute
+/// costs one connection slot for that long and nothing else); at most ``Limits/maximumUploads`` open
+/// files (`503 busy`, checked before the file is opened); a client that takes no bytes for
+/// ``Limits/stallTimeout`` is dropped; a file that shrinks under an upload ends it at once.
+///
+/// On graceful shutdown it stops accepting, closes connections that are not uploading, lets running
+/// uploads go on for ``Limits/shutdownGracePeriod`` and then closes them. Cancelling ``run()`` does
+/// the same without the grace period.
 public struct FileServer: Service, CustomStringConvertible {
     public struct Limits: Sendable {
+        /// Uploads (open files) at once; more get `503 busy`, before their file is opened.
         public var maximumUploads = 64
-        public var requestTimeout: TimeAmount = .seconds(10)
+        /// Connections held at once, uploading or not; more get `503 busy` and are closed.
+        public var maximumConnections = 256
+        /// Connections one client address (any port) may hold at once; more get `503 busy`.
+        public var maximumConnectionsPerAddress = 8
+        /// The whole request line must arrive within this time of connecting; else `408` and closed.
+        public var requestTimeout: TimeAmount = .seconds(5)
+        /// An upload whose client takes no bytes for this long is closed.
         public var stallTimeout: TimeAmount = .seconds(30)
+        /// How often a running upload checks that its file did not shrink.
+        public var truncationCheckInterval: TimeAmount = .milliseconds(250)
+        /// On graceful shutdown, how long running uploads may go on before they are closed.
+        public var shutdownGracePeriod: TimeAmount = .seconds(5)
         public init() {}
     }
 
@@ -44,12 +64,16 @@ public struct FileServer: Service, CustomStringConvertible {
     /// The size of one sendfile region when no rate limit applies.
     static let regionSize = 4 << 20
 
+    /// How long a refused connection waits for the client to close after the reply, so that the
+    /// reply is not lost to a reset; then it is closed.
+    static let refusalLinger: TimeAmount = .seconds(1)
+
     public let configuration: Configuration
     private let share: Share
     private let logger: Logger
     private let group: any EventLoopGroup
     private let onListening: @Sendable (SocketAddress) -> Void
-    private let uploads = NIOLockedValueBox(0)
+    private let connections: ConnectionRegistry
 
     public init(configuration: Configuration, share: Share, logger: Logger,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -59,6 +83,7 @@ public struct FileServer: Service, CustomStringConvertible {
         self.logger = logger
         self.group = group
         self.onListening = onListening
+        self.connections = ConnectionRegistry(limits: configuration.limits)
     }
 
     public var description: String { "FileServer(\(configuration.host):\(configuration.port))" }
@@ -88,66 +113,139 @@ public struct FileServer: Service, CustomStringConvertible {
         let address = server.channel.localAddress!
         logger.notice("serving files over TCP", metadata: ["address": "\(address.displayString)", "share": "\(share.folder)"])
         onListening(address)
-        do {
-            try await cancelWhenGracefulShutdown {
-                try await withThrowingDiscardingTaskGroup { group in
-                    try await server.executeThenClose { inbound in
-                        for try await connection in inbound {
-                            group.addTask { await serve(connection) }
-                        }
+        // The accept loop runs in a task of its own that cancellation does not reach: cancelling an
+        // iteration of the accepted connections would drop the ones still buffered without
+        // `executeThenClose`. Cancellation and graceful shutdown close the listening socket instead;
+        // the loop then serves (refuses) what is left and ends.
+        let connections = self.connections
+        let grace = configuration.limits.shutdownGracePeriod
+        let accepting = Task { await acceptAndServe(server) }
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await accepting.value
+            } onCancel: {
+                connections.shutDown(grace: .zero, listener: server.channel)
+            }
+        } onGracefulShutdown: {
+            connections.shutDown(grace: grace, listener: server.channel)
+        }
+        logger.debug("file server stopped")
+    }
+
+    private func acceptAndServe(_ server: NIOAsyncChannel<NIOAsyncChannel<LineFrame, IOData>, Never>) async {
+        await withDiscardingTaskGroup { group in
+            do {
+                try await server.executeThenClose { inbound in
+                    for try await connection in inbound {
+                        group.addTask { await serve(connection) }
                     }
                 }
+            } catch {
+                logger.debug("file server stopped accepting", metadata: ["error": "\(error)"])
             }
-        } catch is CancellationError {
-            logger.debug("file server stopped")
+            // Stopped accepting: the group ends when the connections left end, which the shutdown
+            // bounds by closing them after the grace period.
         }
     }
 
     private func serve(_ connection: NIOAsyncChannel<LineFrame, IOData>) async {
-        let client = connection.channel.remoteAddress?.displayString ?? "?"
+        let channel = connection.channel
+        let client = channel.remoteAddress?.displayString ?? "?"
+        let clientHost = channel.remoteAddress?.ipAddress ?? client
+        let refusal = connections.admit(channel, host: clientHost)
+        defer { if refusal == nil { connections.release(channel, host: clientHost) } }
         do {
             try await connection.executeThenClose { inbound, outbound in
-                // A client that sends no request in time is closed: it holds no upload slot meanwhile.
-                let channel = connection.channel
+                var frames = inbound.makeAsyncIterator()
+                if let refusal {
+                    logger.debug("refused a connection", metadata: ["client": "\(client)", "reply": "\(refusal.line)"])
+                    try await outbound.write(.byteBuffer(ByteBuffer(string: refusal.line + "\n")))
+                    outbound.finish()
+                    try await Self.awaitClose(of: channel, frames: &frames, within: Self.refusalLinger)
+                    return
+                }
+                // The whole request line must come in time: a client trickling bytes gets `408`.
+                let timeout = FileProtocolError(.timeout, "no request within \(configuration.limits.requestTimeout.nanoseconds / 1_000_000) ms")
                 let requestTimeout = channel.eventLoop.scheduleTask(in: configuration.limits.requestTimeout) {
+                    channel.writeAndFlush(IOData.byteBuffer(ByteBuffer(string: timeout.line + "\n")), promise: nil)
                     channel.close(promise: nil)
                 }
-                var frames = inbound.makeAsyncIterator()
                 let frame = try await frames.next()
                 requestTimeout.cancel()
                 guard let frame else { return }
-                var handle: NIOFileHandle?
-                var admitted = false
-                // Writes return before the bytes are sent: the file (and the upload slot) stay until
-                // the client, having every byte, closes the connection.
-                defer {
-                    try? handle?.close()
-                    if admitted { uploads.withLockedValue { $0 -= 1 } }
-                }
                 do {
-                    let request = try Self.request(from: frame)
-                    guard let file = share.file(named: request.name) else {
-                        throw FileProtocolError(.notFound, "not found: \(LineScanner.quote(request.name.rawValue))")
-                    }
-                    handle = try openVerified(file)
-                    admitted = uploads.withLockedValue { count in
-                        guard count < configuration.limits.maximumUploads else { return false }
-                        count += 1
-                        return true
-                    }
-                    guard admitted else {
-                        throw FileProtocolError(.busy, "busy: \(configuration.limits.maximumUploads) uploads running; try another peer")
-                    }
-                    try await send(request, of: file, from: handle!, to: outbound, client: client)
+                    try await answer(frame, on: channel, outbound: outbound, frames: &frames, client: client)
                 } catch let refusal as FileProtocolError {
                     logger.debug("refused a request", metadata: ["client": "\(client)", "reply": "\(refusal.line)"])
                     try await outbound.write(.byteBuffer(ByteBuffer(string: refusal.line + "\n")))
+                    outbound.finish()
+                    try await Self.awaitClose(of: channel, frames: &frames, within: configuration.limits.requestTimeout)
                 }
-                outbound.finish()
-                while try await frames.next() != nil {}
             }
         } catch {
             logger.debug("upload ended early", metadata: ["client": "\(client)", "error": "\(error)"])
+        }
+    }
+
+    /// Serves one request: checks it, takes an upload slot, opens the file, sends the bytes while
+    /// watching the file's size, and waits for the client to close. Refusals are thrown.
+    private func answer(_ frame: LineFrame, on channel: any Channel, outbound: NIOAsyncChannelOutboundWriter<IOData>,
+                        frames: inout NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator, client: String) async throws {
+        let request = try Self.request(from: frame)
+        guard let file = share.file(named: request.name) else {
+            throw FileProtocolError(.notFound, "not found: \(LineScanner.quote(request.name.rawValue))")
+        }
+        let end = request.end ?? file.size
+        guard request.offset <= file.size, end <= file.size else {
+            throw FileProtocolError(.badRange, "range from \(request.offset) to \(request.end.map(String.init) ?? "the end") is outside a file of \(file.size) bytes")
+        }
+        // The slot first: a refused request never opens the file.
+        guard connections.beginUpload(channel) else {
+            throw FileProtocolError(.busy, "busy: \(configuration.limits.maximumUploads) uploads running; try another peer")
+        }
+        defer { connections.endUpload(channel) }
+        let handle = try openVerified(file)
+        // Writes return before the bytes are sent: the file (and the upload slot) stay until the
+        // client, having every byte, closes the connection.
+        defer { try? handle.close() }
+        let descriptor = try handle.withUnsafeFileDescriptor { $0 }
+        let interval = configuration.limits.truncationCheckInterval
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await Self.watchForTruncation(descriptor, needed: end, every: interval, channel: channel, logger: logger,
+                                              name: file.name, client: client)
+            }
+            defer { group.cancelAll() }
+            try await send(request, end: end, of: file, from: handle, to: outbound, client: client)
+            outbound.finish()
+            while try await frames.next() != nil {}
+        }
+    }
+
+    /// Waits for the client to close the connection after a reply, closing it after `limit`.
+    private static func awaitClose(of channel: any Channel, frames: inout NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator,
+                                   within limit: TimeAmount) async throws {
+        let linger = channel.eventLoop.scheduleTask(in: limit) { channel.close(promise: nil) }
+        defer { linger.cancel() }
+        while try await frames.next() != nil {}
+    }
+
+    /// Checks every `interval` that the file being sent is still at least `needed` bytes long; a
+    /// shorter file would leave sendfile with nothing to send and the client waiting for its stall
+    /// timer, so the connection is closed at once (the client sees it end early). Returns when
+    /// cancelled or after closing.
+    private static func watchForTruncation(_ descriptor: CInt, needed: UInt64, every interval: TimeAmount,
+                                           channel: any Channel, logger: Logger, name: SharedFileName, client: String) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .nanoseconds(interval.nanoseconds))
+            guard !Task.isCancelled else { return }
+            var info = stat()
+            if fstat(descriptor, &info) != 0 || UInt64(info.st_size) < needed {
+                logger.warning("a shared file shrank while it was being sent; upload ended",
+                               metadata: ["file": "\(name)", "client": "\(client)"])
+                channel.close(promise: nil)
+                return
+            }
         }
     }
 
@@ -160,12 +258,8 @@ public struct FileServer: Service, CustomStringConvertible {
         }
     }
 
-    private func send(_ request: FileRequest, of file: SharedFile, from handle: NIOFileHandle,
+    private func send(_ request: FileRequest, end: UInt64, of file: SharedFile, from handle: NIOFileHandle,
                       to outbound: NIOAsyncChannelOutboundWriter<IOData>, client: String) async throws {
-        let end = request.end ?? file.size
-        guard request.offset <= file.size, end <= file.size else {
-            throw FileProtocolError(.badRange, "range from \(request.offset) to \(request.end.map(String.init) ?? "the end") is outside a file of \(file.size) bytes")
-        }
         let header = FileReplyHeader.ok(size: file.size, digest: file.digest, offset: request.offset, length: end - request.offset)
         try await outbound.write(.byteBuffer(ByteBuffer(string: header.line + "\n")))
         logger.debug("upload", metadata: ["client": "\(client)", "file": "\(file.name)", "from": "\(request.offset)"])

@@ -2,20 +2,20 @@ import NIOConcurrencyHelpers
 
 /// Caps the total rate of a peer's uploads, over TCP and UDP together, shared fairly among them.
 ///
-/// A pacer in the style of GCRA: each reservation of `n` bytes takes the next `n / rate` seconds of
-/// the link and says how long to wait until its turn starts. Uploads ask for one chunk (TCP) or one
-/// datagram (UDP) at a time and are served in arrival order, so concurrent uploads take turns: the
-/// total never exceeds the rate, and each gets an equal share. Synchronous at its core, so the UDP
-/// server can use it on the event loop.
+/// A pacer in the style of GCRA (see ``PacingSchedule``): each reservation of `n` bytes takes the
+/// next `n / rate` seconds of the link and says how long to wait until its turn starts. Uploads ask
+/// for one chunk (TCP) or one datagram (UDP) at a time and are served in arrival order, so
+/// concurrent uploads take turns: the total never exceeds the rate, and each gets an equal share.
+/// Synchronous at its core, so the UDP server can use it on the event loop.
 public final class RateLimiter: Sendable {
     /// Bytes per second.
     public let rate: UInt64
-    private let nextFree: NIOLockedValueBox<ContinuousClock.Instant>
+    private let schedule: NIOLockedValueBox<PacingSchedule<ContinuousClock.Instant>>
 
     public init(bytesPerSecond rate: UInt64) {
         precondition(rate > 0, "a rate limit must be positive")
         self.rate = rate
-        self.nextFree = NIOLockedValueBox(ContinuousClock.now)
+        self.schedule = NIOLockedValueBox(PacingSchedule(rate: rate, start: ContinuousClock.now))
     }
 
     /// The chunk a TCP upload should ask for at a time: about 20 ms of the link, between 1 KiB and 256 KiB.
@@ -26,11 +26,7 @@ public final class RateLimiter: Sendable {
     /// Reserves the link for `byteCount` bytes; returns how long to wait before sending them.
     public func reserve(_ byteCount: Int) -> Duration {
         let now = ContinuousClock.now
-        return nextFree.withLockedValue { nextFree in
-            let start = max(now, nextFree)
-            nextFree = start + .nanoseconds(Int64(Double(byteCount) / Double(rate) * 1e9))
-            return start - now
-        }
+        return schedule.withLockedValue { $0.reserve(byteCount, at: now) }
     }
 
     /// Waits until `byteCount` bytes may be sent.
@@ -39,6 +35,30 @@ public final class RateLimiter: Sendable {
         if wait > .zero {
             try await Task.sleep(for: wait)
         }
+    }
+}
+
+/// The arithmetic of ``RateLimiter``, on any clock: the instant the link is next free, pushed on
+/// by `bytes / rate` with every reservation. An idle link does not save up credit: a reservation
+/// after a pause starts now, so no burst follows a pause.
+struct PacingSchedule<Instant: InstantProtocol>: Sendable where Instant.Duration == Duration, Instant: Sendable {
+    /// Bytes per second.
+    let rate: UInt64
+    /// When the link is free for the next reservation.
+    private(set) var nextFree: Instant
+
+    init(rate: UInt64, start: Instant) {
+        precondition(rate > 0, "a rate limit must be positive")
+        self.rate = rate
+        self.nextFree = start
+    }
+
+    /// Reserves the link for `byteCount` bytes asked for at `now`; returns how long to wait before
+    /// sending them.
+    mutating func reserve(_ byteCount: Int, at now: Instant) -> Duration {
+        let start = max(now, nextFree)
+        nextFree = start.advanced(by: .nanoseconds(Int64(Double(byteCount) / Double(rate) * 1e9)))
+        return now.duration(to: start)
     }
 }
 

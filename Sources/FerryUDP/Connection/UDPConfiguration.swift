@@ -27,6 +27,9 @@ public struct UDPConfiguration: Hashable, Sendable {
     public var initialWindowPackets: Int
     /// How many RETRY packets a client accepts before giving up.
     public var maximumRetries: Int
+    /// A server's connection whose client acknowledges nothing for this long after its request is
+    /// dropped: a half-open handshake holds its state (and its file) this long, not the idle timeout.
+    public var handshakeTimeout: Duration
 
     /// The default configuration.
     public init(
@@ -39,8 +42,10 @@ public struct UDPConfiguration: Hashable, Sendable {
         congestionControl: UDPCongestionAlgorithm = .bbr,
         initialWindowPackets: Int = 10,
         maximumRetries: Int = 4,
-        pathMTUProbeSizes: [Int] = []
+        pathMTUProbeSizes: [Int] = [],
+        handshakeTimeout: Duration = .seconds(3)
     ) {
+        self.handshakeTimeout = handshakeTimeout
         self.maximumDatagramSize = maximumDatagramSize
         self.idleTimeout = idleTimeout
         self.maxAckDelay = maxAckDelay
@@ -72,6 +77,7 @@ public struct UDPConfiguration: Hashable, Sendable {
             "maximumDatagramSize must be in 1200...65507"
         )
         precondition(self.idleTimeout > .zero && self.maxAckDelay >= .zero && self.initialRTT > .zero)
+        precondition(self.handshakeTimeout > .zero)
         precondition(self.ackElicitingThreshold >= 1 && self.initialWindowPackets >= 2 && self.maximumRetries >= 1)
         precondition(
             self.pathMTUProbeSizes.allSatisfy { $0 <= UDPWireLimits.maximumDatagramSize },

@@ -18,9 +18,19 @@ public protocol UDPFileSource {
     /// allocation and copy of an intermediate buffer per datagram. Appending fewer bytes or throwing
     /// ends the transfer with `ioError`. The default implementation goes through ``read(offset:count:)``.
     func read(offset: UInt64, count: Int, into buffer: inout ByteBuffer) throws
+    /// How many bytes from `offset` on can be read now without waiting for the disk (at least 1
+    /// when a read may be made now). `0` means they are being fetched — typically read ahead on a
+    /// thread pool, so that no event loop waits for a disk: the sender then sends no STREAM data
+    /// (no busy loop of PINGs either) until the driver, told that the bytes arrived, asks again.
+    /// The default: everything is readable at once (a file in memory).
+    func readableBytes(at offset: UInt64) -> Int
 }
 
 extension UDPFileSource {
+    public func readableBytes(at offset: UInt64) -> Int {
+        Int.max
+    }
+
     public func read(offset: UInt64, count: Int, into buffer: inout ByteBuffer) throws {
         var bytes = try self.read(offset: offset, count: count)
         buffer.writeBuffer(&bytes)

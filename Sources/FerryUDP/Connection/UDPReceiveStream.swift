@@ -50,6 +50,12 @@ struct UDPReceiveStream: Sendable {
         self.fragments.reduce(0) { $0 + $1.data.readableBytes }
     }
 
+    /// The memory the held bytes keep alive: the storage of every buffer they live in (for a
+    /// slice of a larger buffer, the whole buffer).
+    var heldStorageBytes: Int {
+        self.fragments.reduce(0) { $0 + $1.data.storageCapacity }
+    }
+
     /// Whether every byte up to ``end`` was handed out.
     var isComplete: Bool {
         self.end.map { self.deliveredOffset >= $0 } ?? false
@@ -100,7 +106,9 @@ struct UDPReceiveStream: Sendable {
             guard self.fragments.count < Self.maximumFragments else {
                 return .overloaded
             }
-            self.fragments.append((offset, data))
+            // Bytes that are next in order leave at the next `popContiguous` and may stay a slice;
+            // bytes that wait for a gap to fill are copied (see `compact`).
+            self.fragments.append((offset, offset == self.deliveredOffset ? data : Self.compact(data)))
             return .accepted
         }
         var pieces: [(offset: UInt64, data: ByteBuffer)] = []
@@ -112,7 +120,7 @@ struct UDPReceiveStream: Sendable {
             if nextStart > cursor {
                 let pieceEnd = min(nextStart, frameEnd)
                 let slice = data.getSlice(at: data.readerIndex + Int(cursor - offset), length: Int(pieceEnd - cursor))!
-                pieces.append((cursor, slice))
+                pieces.append((cursor, cursor == self.deliveredOffset ? slice : Self.compact(slice)))
             }
             guard index < self.fragments.count else {
                 break
@@ -172,6 +180,18 @@ struct UDPReceiveStream: Sendable {
             "consumed more than was delivered"
         )
         self.consumedOffset += UInt64(bytes)
+    }
+
+    /// A copy of `data` in a buffer of its own size.
+    ///
+    /// STREAM data arrives as slices of the driver's receive buffers (a vectored read fills one
+    /// buffer of up to 512 KiB with many datagrams). A slice held while it waits for a gap to fill
+    /// would keep that whole buffer alive — at 20 % loss, nearly every buffer read. Held bytes are
+    /// therefore copied, so that what the window holds is what it costs.
+    static func compact(_ data: ByteBuffer) -> ByteBuffer {
+        var copy = ByteBufferAllocator().buffer(capacity: data.readableBytes)
+        copy.writeImmutableBuffer(data)
+        return copy
     }
 
     /// The index of the first fragment that ends after `offset`.

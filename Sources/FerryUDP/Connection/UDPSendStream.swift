@@ -32,6 +32,15 @@ struct UDPSendStream: Hashable, Sendable {
         !self.retransmissions.isEmpty || self.nextOffset < min(self.end, self.credit)
     }
 
+    /// Where the next STREAM frame would start: the first retransmission, else new data within
+    /// the credit; `nil` when there is nothing to send.
+    var nextOffsetToSend: UInt64? {
+        if let lost = self.retransmissions.first {
+            return lost.lowerBound
+        }
+        return self.nextOffset < min(self.end, self.credit) ? self.nextOffset : nil
+    }
+
     /// Whether unsent data waits only for credit.
     var isBlockedByCredit: Bool {
         self.retransmissions.isEmpty && self.nextOffset < self.end && self.nextOffset >= self.credit

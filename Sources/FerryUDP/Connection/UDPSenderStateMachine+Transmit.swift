@@ -74,6 +74,7 @@ extension UDPSenderStateMachine {
             }
             return Instant.earliest(
                 self.core.idleDeadline,
+                self.handshakeDeadline,
                 self.core.recovery.timer?.deadline,
                 self.core.acks.deadline,
                 pacing
@@ -98,6 +99,10 @@ extension UDPSenderStateMachine {
             self.state = .closed(.failed(FerryUDPError(.idleTimeout, reason: "no packet from the client")))
             return
         }
+        if let deadline = self.handshakeDeadline, deadline <= now {
+            self.state = .closed(.failed(FerryUDPError(.idleTimeout, reason: "the client acknowledged nothing")))
+            return
+        }
         guard let timer = self.core.recovery.timer, timer.deadline <= now else {
             return
         }
@@ -119,7 +124,24 @@ extension UDPSenderStateMachine {
     }
 
     private var hasContentToSend: Bool {
-        self.responseState == .pending || self.stream.hasDataToSend
+        self.responseState == .pending || (self.stream.hasDataToSend && self.sourceIsReady)
+    }
+
+    /// Whether the file source can give the next bytes to send now (it may be fetching them).
+    private var sourceIsReady: Bool {
+        guard let offset = self.stream.nextOffsetToSend else {
+            return true
+        }
+        return self.source.readableBytes(at: offset) > 0
+    }
+
+    /// Whether the machine has data to send but waits for its file source to read it: the driver
+    /// calls ``nextDatagram(at:)`` again once the source has it.
+    public var isWaitingForData: Bool {
+        guard case .transferring = self.state else {
+            return false
+        }
+        return self.stream.hasDataToSend && !self.sourceIsReady
     }
 
     private var wantsToSendAckEliciting: Bool {
@@ -194,7 +216,14 @@ extension UDPSenderStateMachine {
 
     private mutating func appendStreamFrames(to builder: inout UDPPacketBuilder) throws(FerryUDPError) {
         while builder.remaining > UDPStreamFrame.overhead {
-            let room = min(builder.remaining - UDPStreamFrame.overhead, Int(UInt16.max))
+            guard let offset = self.stream.nextOffsetToSend else {
+                return
+            }
+            let readable = self.source.readableBytes(at: offset)
+            guard readable > 0 else {
+                return
+            }
+            let room = min(builder.remaining - UDPStreamFrame.overhead, Int(UInt16.max), readable)
             guard let (range, isRetransmission) = self.stream.nextChunk(maxLength: room) else {
                 return
             }

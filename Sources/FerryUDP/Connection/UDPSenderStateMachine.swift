@@ -41,6 +41,8 @@ public struct UDPSenderStateMachine<Instant: InstantProtocol> where Instant.Dura
     var responseState = ResponseState.pending
     /// The search for the largest datagram the path carries.
     var pathMTU: PathMTUDiscovery
+    /// Until the client's first acknowledgement: when the connection is dropped as half-open.
+    var handshakeDeadline: Instant?
 
     /// Creates the server side of a transfer.
     ///
@@ -83,6 +85,7 @@ public struct UDPSenderStateMachine<Instant: InstantProtocol> where Instant.Dura
             ladder: configuration.pathMTUProbeSizes
         )
         self.stream = UDPSendStream(start: request.start, end: end)
+        self.handshakeDeadline = now.advanced(by: configuration.handshakeTimeout)
         self.source = source
         self.request = request
         self.response = UDPResponseFrame(fileSize: size, start: request.start, end: end, sha256Hex: source.sha256Hex)
@@ -190,6 +193,9 @@ public struct UDPSenderStateMachine<Instant: InstantProtocol> where Instant.Dura
     private mutating func onAck(_ frame: UDPAckFrame, at now: Instant) throws(FerryUDPError) {
         let outcome = try self.core.onAck(frame, handshakeConfirmed: true, at: now)
         var ackedBytes = 0
+        if !outcome.acknowledged.isEmpty {
+            self.handshakeDeadline = nil
+        }
         for packet in outcome.acknowledged {
             ackedBytes += packet.size
             for sent in packet.frames {

@@ -5,6 +5,8 @@
 public protocol UDPPeerAddress: Hashable, Sendable {
     /// Bytes identifying the address — IP address and port — for the cookie's MAC.
     var cookieBytes: [UInt8] { get }
+    /// Bytes identifying the host alone — the IP address, without the port — for per-address caps.
+    var hostBytes: [UInt8] { get }
 }
 
 /// A plain UDP address: IP address bytes (4 for IPv4, 16 for IPv6) and a port.
@@ -23,6 +25,8 @@ public struct UDPAddress: UDPPeerAddress, CustomStringConvertible {
     public var cookieBytes: [UInt8] {
         [UInt8(self.ip.count)] + self.ip + [UInt8(self.port >> 8), UInt8(self.port & 0xFF)]
     }
+
+    public var hostBytes: [UInt8] { self.ip }
 
     public var description: String {
         if self.ip.count == 4 {

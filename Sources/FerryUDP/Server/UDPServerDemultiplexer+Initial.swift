@@ -41,8 +41,16 @@ extension UDPServerDemultiplexer {
         else {
             return .dropped(.unexpectedPacket)
         }
+        guard !self.isDraining else {
+            return self.statelessClose(FerryUDPError(.busy, reason: "shutting down"), to: clientID, address: address)
+        }
         guard self.slots.count < self.configuration.maximumConnections else {
             return self.statelessClose(FerryUDPError(.busy), to: clientID, address: address)
+        }
+        guard self.connectionsPerHost[address.hostBytes, default: 0] < self.configuration.maximumConnectionsPerAddress else {
+            return self.statelessClose(
+                FerryUDPError(.busy, reason: "\(self.configuration.maximumConnectionsPerAddress) transfers from your address"),
+                to: clientID, address: address)
         }
         let source: any UDPFileSource
         switch self.provider.lookup(name: request.name) {

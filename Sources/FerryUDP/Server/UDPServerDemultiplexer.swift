@@ -25,17 +25,22 @@ where Instant.Duration == Duration {
         public var connection: UDPConfiguration
         /// The most transfers served at once (closing ones included); more get CLOSE(busy).
         public var maximumConnections: Int
+        /// The most transfers one IP address (any port) holds at once; more get CLOSE(busy).
+        /// Cookies prove the address, so one machine cannot take the others' share by spoofing.
+        public var maximumConnectionsPerAddress: Int
         /// How long a RETRY cookie stays valid.
         public var cookieLifetime: Duration
 
-        /// The defaults: 1024 connections, 30-second cookies.
+        /// The defaults: 1024 connections, 16 per address, 30-second cookies.
         public init(
             connection: UDPConfiguration = UDPConfiguration(),
             maximumConnections: Int = 1024,
+            maximumConnectionsPerAddress: Int = 16,
             cookieLifetime: Duration = .seconds(30)
         ) {
             self.connection = connection
             self.maximumConnections = maximumConnections
+            self.maximumConnectionsPerAddress = maximumConnectionsPerAddress
             self.cookieLifetime = cookieLifetime
         }
     }
@@ -101,6 +106,10 @@ where Instant.Duration == Duration {
     /// The live connections, densely packed: a removed one is replaced by the last.
     var slots: [Connection] = []
     var initialRoutes: [InitialRoute: UDPConnectionID] = [:]
+    /// Live connections per IP address (``UDPPeerAddress/hostBytes``).
+    var connectionsPerHost: [[UInt8]: Int] = [:]
+    /// Set by ``beginDraining()``: no new transfer is accepted.
+    public private(set) var isDraining = false
     /// Client attempts that ended within a cookie lifetime, so a late copy of their INITIAL does
     /// not start the transfer again; bounded like the connections.
     var recentlyClosed: [InitialRoute: Instant] = [:]
@@ -145,6 +154,12 @@ where Instant.Duration == Duration {
     /// A connection's counters.
     public func statistics(of id: UDPConnectionID) -> UDPConnectionStatistics? {
         self.slotIndex[id].map { self.inspect($0) { $0.machine.statistics } }
+    }
+
+    /// Whether the connection has data to send but waits for its file source (see
+    /// ``UDPFileSource/readableBytes(at:)``): drain it again once the source has read.
+    public func isWaitingForData(_ id: UDPConnectionID) -> Bool {
+        self.slotIndex[id].map { self.inspect($0) { $0.machine.isWaitingForData } } ?? false
     }
 
     /// The next lifecycle event, or `nil`.
@@ -219,6 +234,21 @@ where Instant.Duration == Duration {
         self.reapIfClosed(id, at: now)
     }
 
+    /// Stops accepting transfers (shutdown): a new request gets CLOSE(busy); running ones go on.
+    public mutating func beginDraining() {
+        self.isDraining = true
+    }
+
+    /// Ends every live connection with `error` (each sends its CLOSE); returns their IDs, whose
+    /// ``nextDatagram(for:at:)`` the driver then drains.
+    public mutating func abortAll(_ error: FerryUDPError, at now: Instant) -> [UDPConnectionID] {
+        let ids = Array(self.slotIndex.keys)
+        for id in ids {
+            self.abort(id, error: error, at: now)
+        }
+        return ids
+    }
+
     /// Ends a connection from the server's side (e.g. shutdown); then drain ``nextDatagram(for:at:)``.
     public mutating func abort(_ id: UDPConnectionID, error: FerryUDPError, at now: Instant) {
         guard let slot = self.slotIndex[id] else {
@@ -267,6 +297,7 @@ where Instant.Duration == Duration {
     /// Stores a new connection.
     mutating func insertConnection(_ connection: Connection, id: UDPConnectionID) {
         self.slotIndex[id] = self.slots.count
+        self.connectionsPerHost[connection.address.hostBytes, default: 0] += 1
         self.slots.append(connection)
     }
 
@@ -278,6 +309,13 @@ where Instant.Duration == Duration {
             self.slots.swapAt(slot, last)
             self.slotIndex[self.slots[slot].machine.localID] = slot
         }
-        return self.slots.removeLast()
+        let connection = self.slots.removeLast()
+        let host = connection.address.hostBytes
+        if let count = self.connectionsPerHost[host], count > 1 {
+            self.connectionsPerHost[host] = count - 1
+        } else {
+            self.connectionsPerHost[host] = nil
+        }
+        return connection
     }
 }

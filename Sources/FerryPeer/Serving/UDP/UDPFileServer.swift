@@ -8,12 +8,23 @@ import ServiceLifecycle
 /// The peer's UDP file server: Ferry's reliable UDP protocol (docs/PROTOCOL.md) on the same port
 /// number as TCP. All transfers share the one socket; a ``UDPServerHandler`` on the event loop
 /// demultiplexes them by connection ID.
+///
+/// On graceful shutdown it takes no new transfer (CLOSE(busy)), lets running ones go on for
+/// ``Configuration/shutdownGracePeriod``, then sends each client CLOSE(busy) and closes the socket.
+/// Cancelling ``run()`` does the same without the grace period.
 public struct UDPFileServer: Service, CustomStringConvertible {
     public struct Configuration: Sendable {
         public var host: String
         public var port: Int
         public var connection: UDPConfiguration
+        /// Transfers at once (each holds an open file); more get CLOSE(busy).
         public var maximumConnections: Int
+        /// Transfers one IP address may hold at once; more get CLOSE(busy).
+        public var maximumConnectionsPerAddress: Int
+        /// On graceful shutdown, how long running transfers may go on before each gets CLOSE(busy).
+        public var shutdownGracePeriod: TimeAmount
+        /// The read-ahead windows of all transfers together, in bytes.
+        public var readAheadBudget: Int
         /// The peer's upload cap, shared with the TCP file server.
         public var rateLimiter: RateLimiter?
 
@@ -22,7 +33,11 @@ public struct UDPFileServer: Service, CustomStringConvertible {
         ///   fragmentation, and probes 1452, 1472 and 8192 (path MTU discovery; see
         ///   ``UDPConfiguration/standardProbeSizes``).
         public init(host: String = "0.0.0.0", port: Int = 5555, datagramSize: Int? = nil,
-                    maximumConnections: Int = 1024, rateLimiter: RateLimiter? = nil) {
+                    maximumConnections: Int = 256, maximumConnectionsPerAddress: Int = 16,
+                    shutdownGracePeriod: TimeAmount = .seconds(5), rateLimiter: RateLimiter? = nil) {
+            self.maximumConnectionsPerAddress = maximumConnectionsPerAddress
+            self.shutdownGracePeriod = shutdownGracePeriod
+            self.readAheadBudget = ReadAheadBudget.standardLimit
             self.host = host
             self.port = port
             self.connection = UDPConfiguration(
@@ -60,7 +75,8 @@ public struct UDPFileServer: Service, CustomStringConvertible {
     public func run() async throws {
         let configuration = self.configuration
         let ipv6 = (try? SocketAddress(ipAddress: configuration.host, port: 0))?.protocol == .inet6
-        let provider = ShareUDPFileProvider(share: share)
+        let share = self.share
+        let budget = ReadAheadBudget(limit: configuration.readAheadBudget)
         let logger = self.logger
         let rateLimiter = configuration.rateLimiter
         let channel: any Channel
@@ -80,10 +96,14 @@ public struct UDPFileServer: Service, CustomStringConvertible {
                             connection.pathMTUProbeSizes = []
                         }
                         let demultiplexerConfiguration = UDPServerDemultiplexer<UDPMonotonicInstant, SocketAddress>.Configuration(
-                            connection: connection, maximumConnections: configuration.maximumConnections)
+                            connection: connection, maximumConnections: configuration.maximumConnections,
+                            maximumConnectionsPerAddress: configuration.maximumConnectionsPerAddress)
+                        // File reads run on the thread pool, never on this event loop.
+                        let reads = DiskReads(eventLoop: channel.eventLoop)
+                        let provider = ShareUDPFileProvider(share: share, budget: budget, reads: reads)
                         try channel.pipeline.syncOperations.addHandler(
                             UDPServerHandler(configuration: demultiplexerConfiguration, provider: provider,
-                                             rateLimiter: rateLimiter, logger: logger))
+                                             rateLimiter: rateLimiter, logger: logger, diskReads: reads))
                     }
                 }
                 .bind(host: configuration.host, port: configuration.port)
@@ -99,10 +119,30 @@ public struct UDPFileServer: Service, CustomStringConvertible {
         }
         logger.notice("serving files over UDP", metadata: metadata)
         onListening(address)
-        await withTaskCancellationOrGracefulShutdownHandler {
-            try? await channel.closeFuture.get()
-        } onCancelOrGracefulShutdown: {
-            channel.close(promise: nil)
+        let grace = configuration.shutdownGracePeriod
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                try? await channel.closeFuture.get()
+            } onCancel: {
+                Self.shutDown(channel, grace: .zero)
+            }
+        } onGracefulShutdown: {
+            Self.shutDown(channel, grace: grace)
+        }
+    }
+
+    /// Stops taking transfers, lets the running ones go on for `grace`, closes them (a CLOSE to
+    /// each client) and then the channel.
+    static func shutDown(_ channel: any Channel, grace: TimeAmount) {
+        channel.eventLoop.execute {
+            // The handler is in the pipeline while the channel is active; it completes `done`
+            // (also if it is removed first).
+            guard channel.isActive else { return channel.close(promise: nil) }
+            let done = channel.eventLoop.makePromise(of: Void.self)
+            done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+            channel.pipeline.fireUserInboundEventTriggered(UDPServerHandler.ShutDown(grace: grace, done: done))
+            // Whatever happens to the event, the socket is closed shortly after the grace period.
+            channel.eventLoop.scheduleTask(in: grace + .seconds(1)) { channel.close(promise: nil) }
         }
     }
 

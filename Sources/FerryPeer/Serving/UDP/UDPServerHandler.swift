@@ -30,11 +30,38 @@ final class UDPServerHandler: ChannelInboundHandler {
     /// The connections that received datagrams since the last read burst ended (few: a linear
     /// search beats hashing).
     private var touched: [UDPConnectionID] = []
+    /// Once shutting down: completed when every transfer ended or was closed after the grace period.
+    private var shutdownDone: EventLoopPromise<Void>?
+    private var shutdownTimer: Scheduled<Void>?
+
+    /// The event that shuts the server down: no new transfers; running ones may go on for `grace`,
+    /// then each gets CLOSE(busy, "shutting down"); `done` is completed then (or when the last
+    /// transfer ended), after which the driver may close the channel.
+    struct ShutDown: Sendable {
+        var grace: TimeAmount
+        var done: EventLoopPromise<Void>
+    }
+
+    /// The error a transfer still running at the end of the grace period is closed with: `busy`,
+    /// so that the client resumes from another holder.
+    static let shutdownError = FerryUDPError(.busy, reason: "the peer is shutting down")
+
+    /// The monotonic clock (the event loop's own in `EmbeddedChannel` tests).
+    private let clock: () -> UDPMonotonicInstant
+    /// The file reads on the thread pool, if the provider's sources use them.
+    private let diskReads: DiskReads?
+    /// Connections that had data to send but waited for their file: drained when a read completes.
+    private var waitingForData: [UDPConnectionID] = []
 
     init(configuration: UDPServerDemultiplexer<UDPMonotonicInstant, SocketAddress>.Configuration,
-         provider: any UDPFileProvider, rateLimiter: RateLimiter?, logger: Logger) {
-        self.demultiplexer = UDPServerDemultiplexer(configuration: configuration, provider: provider, now: UDPMonotonicInstant.now)
-        self.segmentation = System.supportsUDPSegmentationOffload
+         provider: any UDPFileProvider, rateLimiter: RateLimiter?, logger: Logger,
+         diskReads: DiskReads? = nil,
+         segmentation: Bool = System.supportsUDPSegmentationOffload,
+         clock: @escaping () -> UDPMonotonicInstant = { UDPMonotonicInstant.now }) {
+        self.clock = clock
+        self.diskReads = diskReads
+        self.demultiplexer = UDPServerDemultiplexer(configuration: configuration, provider: provider, now: clock())
+        self.segmentation = segmentation
         self.maximumDatagramSize = configuration.connection.maximumDatagramSize
         self.logger = logger
         self.rateLimiter = rateLimiter
@@ -42,7 +69,7 @@ final class UDPServerHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let envelope = unwrapInboundIn(data)
-        let now = UDPMonotonicInstant.now
+        let now = clock()
         envelope.forEachDatagram { datagram in
             switch demultiplexer.receive(datagram: datagram, from: envelope.remoteAddress, at: now) {
             case .dropped:
@@ -60,7 +87,7 @@ final class UDPServerHandler: ChannelInboundHandler {
     /// ACKs of a burst free their window together, so the datagrams they release go out as a few
     /// large GSO writes instead of many small ones.
     func channelReadComplete(context: ChannelHandlerContext) {
-        let now = UDPMonotonicInstant.now
+        let now = clock()
         for id in touched {
             pump(id, context: context, now: now)
         }
@@ -68,7 +95,74 @@ final class UDPServerHandler: ChannelInboundHandler {
         context.flush()
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let shutDown = event as? ShutDown else {
+            return context.fireUserInboundEventTriggered(event)
+        }
+        demultiplexer.beginDraining()
+        if let pending = shutdownDone {
+            pending.futureResult.cascade(to: shutDown.done)
+        } else {
+            shutdownDone = shutDown.done
+        }
+        guard demultiplexer.connectionCount > 0 else {
+            return finishShutdown()
+        }
+        guard shutDown.grace > .zero else {
+            return closeEveryTransfer(context: context)
+        }
+        guard shutdownTimer == nil else { return }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        shutdownTimer = context.eventLoop.scheduleTask(in: shutDown.grace) {
+            let (handler, context) = loopBound.value
+            handler.closeEveryTransfer(context: context)
+        }
+    }
+
+    /// Ends every transfer with ``shutdownError``: each CLOSE goes out now, past any rate limit.
+    private func closeEveryTransfer(context: ChannelHandlerContext) {
+        shutdownTimer?.cancel()
+        shutdownTimer = nil
+        let now = clock()
+        for id in demultiplexer.abortAll(Self.shutdownError, at: now) {
+            held.removeValue(forKey: id)?.release.cancel()
+            while let (datagram, address) = demultiplexer.nextDatagram(for: id, at: now) {
+                context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: datagram)), promise: nil)
+            }
+        }
+        context.flush()
+        finishShutdown()
+    }
+
+    private func finishShutdown() {
+        shutdownDone?.succeed()
+        shutdownDone = nil
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        diskReads?.onCompletion = {
+            let (handler, context) = loopBound.value
+            handler.readCompleted(context: context)
+        }
+    }
+
+    /// A file read finished: the connections that waited for one send what they can now.
+    private func readCompleted(context: ChannelHandlerContext) {
+        guard !waitingForData.isEmpty else { return }
+        let ids = waitingForData
+        waitingForData.removeAll(keepingCapacity: true)
+        let now = clock()
+        for id in ids {
+            pump(id, context: context, now: now)
+        }
+        context.flush()
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
+        diskReads?.onCompletion = {}
+        shutdownTimer?.cancel()
+        finishShutdown()
         for var timer in timers.values { timer.cancel() }
         timers = [:]
         for waiting in held.values { waiting.release.cancel() }
@@ -91,6 +185,9 @@ final class UDPServerHandler: ChannelInboundHandler {
             while let (datagram, address) = demultiplexer.nextDatagram(for: id, at: now) {
                 context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: datagram)), promise: nil)
             }
+        }
+        if inPlace(&demultiplexer, { $0.isWaitingForData(id) }), !waitingForData.contains(id) {
+            waitingForData.append(id)
         }
         arm(id, context: context, now: now)
         handleEvents(context: context)
@@ -139,7 +236,7 @@ final class UDPServerHandler: ChannelInboundHandler {
     /// that must wait is held and sent by a timer, which then carries on.
     private func sendPaced(_ id: UDPConnectionID, by limiter: RateLimiter, context: ChannelHandlerContext) {
         guard held[id] == nil else { return }
-        while let (datagram, address) = demultiplexer.nextDatagram(for: id, at: UDPMonotonicInstant.now) {
+        while let (datagram, address) = demultiplexer.nextDatagram(for: id, at: clock()) {
             let wait = limiter.reserve(datagram.readableBytes)
             guard wait > .milliseconds(1) else {
                 context.write(wrapOutboundOut(AddressedEnvelope(remoteAddress: address, data: datagram)), promise: nil)
@@ -150,7 +247,7 @@ final class UDPServerHandler: ChannelInboundHandler {
                 let (handler, context) = loopBound.value
                 guard let waiting = handler.held.removeValue(forKey: id) else { return }
                 context.write(handler.wrapOutboundOut(AddressedEnvelope(remoteAddress: waiting.address, data: waiting.datagram)), promise: nil)
-                handler.pump(id, context: context, now: UDPMonotonicInstant.now)
+                handler.pump(id, context: context, now: handler.clock())
                 context.flush()
             }
             held[id] = (datagram, address, release)
@@ -175,7 +272,7 @@ final class UDPServerHandler: ChannelInboundHandler {
 
     private func timerFired(_ id: UDPConnectionID, context: ChannelHandlerContext) {
         timers[id]?.fired()
-        let now = UDPMonotonicInstant.now
+        let now = clock()
         demultiplexer.handleTimeout(for: id, at: now)
         pump(id, context: context, now: now)
         context.flush()
@@ -191,6 +288,9 @@ final class UDPServerHandler: ChannelInboundHandler {
                 timers[id]?.cancel()
                 timers[id] = nil
                 held.removeValue(forKey: id)?.release.cancel()
+                if demultiplexer.isDraining, demultiplexer.connectionCount == 0 {
+                    finishShutdown()
+                }
                 logger.debug("UDP upload ended", metadata: ["client": "\(address.displayString)", "outcome": "\(outcome)",
                                                             "sent": "\(statistics.bytesSent)", "datagrams": "\(statistics.datagramsSent)", "datagram_size": "\(statistics.datagramSize)",
                                                             "lost": "\(statistics.packetsLost)", "ptos": "\(statistics.probeTimeouts)",
@@ -221,6 +321,18 @@ extension SocketAddress: UDPPeerAddress {
             return withUnsafeBytes(of: address.address.sin_addr) { Array($0) } + withUnsafeBytes(of: address.address.sin_port) { Array($0) }
         case .v6(let address):
             return withUnsafeBytes(of: address.address.sin6_addr) { Array($0) } + withUnsafeBytes(of: address.address.sin6_port) { Array($0) }
+        default:
+            return Array(description.utf8)
+        }
+    }
+
+    /// The raw IP address: what per-address caps count by.
+    public var hostBytes: [UInt8] {
+        switch self {
+        case .v4(let address):
+            return withUnsafeBytes(of: address.address.sin_addr) { Array($0) }
+        case .v6(let address):
+            return withUnsafeBytes(of: address.address.sin6_addr) { Array($0) }
         default:
             return Array(description.utf8)
         }

@@ -1,0 +1,223 @@
+@testable import FerryPeer
+import FerryTestSupport
+import FerryWire
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Testing
+
+@Suite("ConnectionLedger: per-address and total caps (no sockets)")
+struct ConnectionLedgerTests {
+    @Test("an address gets its cap, the server its total, and a release makes room")
+    func caps() {
+        var ledger = ConnectionLedger(maximumPerAddress: 2, maximumTotal: 3)
+        #expect(ledger.admit("a") == nil)
+        #expect(ledger.admit("a") == nil)
+        #expect(ledger.admit("a") == .address(limit: 2))
+        #expect(ledger.admit("b") == nil)
+        #expect(ledger.admit("c") == .server(limit: 3))
+        #expect(ledger.total == 3)
+        ledger.release("a")
+        #expect(ledger.count(for: "a") == 1)
+        #expect(ledger.admit("c") == nil)
+        #expect(ledger.admit("a") == .server(limit: 3))
+        ledger.release("a")
+        ledger.release("b")
+        ledger.release("c")
+        #expect(ledger.total == 0)
+        #expect(ledger.addressCount == 0)
+    }
+
+    @Test("a refused address records nothing")
+    func refusalRecordsNothing() {
+        var ledger = ConnectionLedger(maximumPerAddress: 1, maximumTotal: 1)
+        #expect(ledger.admit("a") == nil)
+        #expect(ledger.admit("b") == .server(limit: 1))
+        #expect(ledger.count(for: "b") == 0)
+        #expect(ledger.addressCount == 1)
+    }
+}
+
+/// A file server on this run's loopback network, run by a `ServiceGroup` as `ferry peer` runs it.
+struct ServerUnderTest {
+    let folder: TemporaryFolder
+    let share: Share
+    let host: String
+    let port: Int
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+
+    static func start(limits: FileServer.Limits, rateLimiter: RateLimiter? = nil,
+                      files: [String: [UInt8]] = ["big": Array(repeating: 7, count: 8 << 20)]) async throws -> ServerUnderTest {
+        let folder = try TemporaryFolder()
+        for (name, bytes) in files { try folder.write(name, bytes: bytes) }
+        let share = try Share(folder: folder.path, cache: nil, logger: quietLogger)
+        share.rescan()
+        let host = testHost(1)
+        let listening = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Int.self)
+        let server = FileServer(configuration: .init(host: host, port: 0, limits: limits, rateLimiter: rateLimiter),
+                                share: share, logger: quietLogger) { listening.succeed($0.port ?? 0) }
+        let group = ServiceGroup(configuration: .init(services: [server], logger: quietLogger))
+        let task = Task { try await group.run() }
+        let port = try await listening.futureResult.get()
+        return ServerUnderTest(folder: folder, share: share, host: host, port: port, group: group, task: task)
+    }
+
+    func connect(from source: Int) async throws -> LoopbackClient {
+        try await LoopbackClient(from: testHost(source), to: host, port: port)
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = try? await task.value
+        folder.remove()
+    }
+}
+
+@Suite("FileServer: caps, timeouts, truncation and shutdown over loopback")
+struct FileServerTests {
+    @Test("connections over the per-address cap and over the total get 503 busy and are closed; others are served")
+    func connectionCaps() async throws {
+        var limits = FileServer.Limits()
+        limits.maximumConnectionsPerAddress = 2
+        limits.maximumConnections = 3
+        let server = try await ServerUnderTest.start(limits: limits, files: ["small": Array("hello".utf8)])
+        defer { Task { await server.stop() } }
+        // Two silent connections from one address, one from another: all admitted.
+        let first = try await server.connect(from: 2)
+        let second = try await server.connect(from: 2)
+        let third = try await server.connect(from: 3)
+        // The same address again: over its cap.
+        let overAddress = try await server.connect(from: 2)
+        let addressReply = try await overAddress.readLine()
+        #expect(addressReply?.hasPrefix("503 busy: 2 connections from your address") == true, "\(addressReply ?? "closed")")
+        #expect(try await overAddress.waitForClose())
+        // A new address: over the total.
+        let overTotal = try await server.connect(from: 4)
+        let totalReply = try await overTotal.readLine()
+        #expect(totalReply?.hasPrefix("503 busy: 3 connections open") == true, "\(totalReply ?? "closed")")
+        #expect(try await overTotal.waitForClose())
+        // One closes: a new address is served again.
+        await third.close()
+        let reply = try #require(try await eventuallyServed(server, from: 5))
+        #expect(reply.hasPrefix("200 "), "\(reply)")
+        await first.close()
+        await second.close()
+    }
+
+    /// Asks for `small` from `source` until the server has released the closed connections' slots.
+    private func eventuallyServed(_ server: ServerUnderTest, from source: Int) async throws -> String? {
+        for _ in 0..<100 {
+            let client = try await server.connect(from: source)
+            try await client.send("GET 0 * \"small\"\n")
+            let line = try await client.readLine()
+            await client.close()
+            if let line, !line.hasPrefix("503") { return line }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    @Test("a connection that never sends a request gets 408 and is closed after the request timeout")
+    func silentConnectionTimesOut() async throws {
+        var limits = FileServer.Limits()
+        limits.requestTimeout = .milliseconds(200)
+        let server = try await ServerUnderTest.start(limits: limits)
+        defer { Task { await server.stop() } }
+        let client = try await server.connect(from: 2)
+        let line = try await client.readLine()
+        #expect(line?.hasPrefix("408 ") == true, "\(line ?? "closed")")
+        #expect(try await client.waitForClose())
+    }
+
+    @Test("a slowloris (a byte at a time) from one address costs its cap, not others' service")
+    func slowlorisFromOneAddress() async throws {
+        var limits = FileServer.Limits()
+        // Long enough that all 16 connect before the first times out, however loaded the machine.
+        limits.requestTimeout = .seconds(3)
+        limits.maximumConnectionsPerAddress = 4
+        let server = try await ServerUnderTest.start(limits: limits, files: ["small": Array("hello".utf8)])
+        defer { Task { await server.stop() } }
+        var trickling: [LoopbackClient] = []
+        for _ in 0..<16 {
+            let client = try await server.connect(from: 2)
+            try await client.send("G")
+            trickling.append(client)
+        }
+        // Another address is served at once.
+        let honest = try await server.connect(from: 3)
+        try await honest.send("GET 0 * \"small\"\n")
+        let reply = try await honest.readLine()
+        #expect(reply?.hasPrefix("200 ") == true, "\(reply ?? "closed")")
+        #expect(try await honest.readToEnd() == 5)
+        await honest.close()
+        // The trickling ones: 4 admitted and timed out (408), 12 refused (503); none stays open.
+        var timedOut = 0
+        var refused = 0
+        for client in trickling {
+            let line = try await client.readLine()
+            if line?.hasPrefix("408 ") == true { timedOut += 1 }
+            if line?.hasPrefix("503 ") == true { refused += 1 }
+            #expect(try await client.waitForClose())
+        }
+        #expect(timedOut == 4)
+        #expect(refused == 12)
+    }
+
+    @Test("a request over the upload cap gets 503 busy; the running upload goes on")
+    func uploadCap() async throws {
+        var limits = FileServer.Limits()
+        limits.maximumUploads = 1
+        let server = try await ServerUnderTest.start(limits: limits, rateLimiter: RateLimiter(bytesPerSecond: 1 << 20))
+        defer { Task { await server.stop() } }
+        let slow = try await server.connect(from: 2)
+        try await slow.send("GET 0 * \"big\"\n")
+        #expect(try await slow.readLine()?.hasPrefix("200 ") == true)
+        let second = try await server.connect(from: 3)
+        try await second.send("GET 0 * \"big\"\n")
+        let line = try await second.readLine()
+        #expect(line?.hasPrefix("503 busy: 1 uploads running") == true, "\(line ?? "closed")")
+        #expect(try await second.waitForClose())
+        await slow.close()
+    }
+
+    @Test("a file truncated while it is sent ends the upload at once, not at the stall timeout")
+    func truncatedFileEndsUpload() async throws {
+        var limits = FileServer.Limits()
+        limits.truncationCheckInterval = .milliseconds(20)
+        // Under a rate limit, so that the upload is still running when the file shrinks.
+        let server = try await ServerUnderTest.start(limits: limits, rateLimiter: RateLimiter(bytesPerSecond: 4 << 20))
+        defer { Task { await server.stop() } }
+        let client = try await server.connect(from: 2)
+        try await client.send("GET 0 * \"big\"\n")
+        #expect(try await client.readLine()?.hasPrefix("200 ") == true)
+        _ = try await client.read(atLeast: 64 << 10)
+        #expect(truncate(server.folder.path + "/big", 1 << 20) == 0)
+        // Bounded far below the 30-second stall timeout.
+        let rest = try await client.readToEnd(timeout: .seconds(5))
+        #expect(client.closedByPeer, "the server left the connection open")
+        #expect(rest < 8 << 20)
+    }
+
+    @Test("graceful shutdown: stops accepting, closes idle connections, lets an upload run for the grace period, then closes it")
+    func gracefulShutdown() async throws {
+        var limits = FileServer.Limits()
+        limits.shutdownGracePeriod = .milliseconds(300)
+        let server = try await ServerUnderTest.start(limits: limits, rateLimiter: RateLimiter(bytesPerSecond: 1 << 20))
+        defer { Task { await server.stop() } }
+        let idle = try await server.connect(from: 2)
+        let uploading = try await server.connect(from: 3)
+        try await uploading.send("GET 0 * \"big\"\n")
+        #expect(try await uploading.readLine()?.hasPrefix("200 ") == true)
+        await server.group.triggerGracefulShutdown()
+        #expect(try await idle.waitForClose(timeout: .seconds(5)))
+        // The upload went on during the grace period and was then closed before its end (8 MiB at 1 MiB/s).
+        let received = try await uploading.readToEnd(timeout: .seconds(5))
+        #expect(uploading.closedByPeer)
+        #expect(received > 0 && received < 8 << 20)
+        try await server.task.value
+        await #expect(throws: (any Error).self) { _ = try await server.connect(from: 4) }
+    }
+}
