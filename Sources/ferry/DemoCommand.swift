@@ -29,6 +29,7 @@ struct DemoCommand: AsyncParsableCommand {
     var logLevel: Logger.Level = .error
 
     func run() async throws {
+        ProcessLimits.raiseDescriptorLimit()
         var logging = LoggingOptions()
         logging.logLevel = logLevel
         let logger = logging.makeLogger(label: "ferry.demo")

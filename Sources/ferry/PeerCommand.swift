@@ -65,6 +65,7 @@ struct PeerCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        ProcessLimits.raiseDescriptorLimit()
         let logger = logging.makeLogger(label: "ferry.peer")
         try ensureFolder(downloads, flag: "--downloads")
         let node: PeerNode

@@ -1,7 +1,6 @@
 import ArgumentParser
 import FerryTracker
 import Logging
-import ServiceLifecycle
 
 /// `ferry server`: runs the tracker until SIGINT or SIGTERM.
 struct ServerCommand: AsyncParsableCommand {
@@ -33,10 +32,11 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure("cannot open the tracker database \(db): \(error)")
         }
-        let server = TrackerServer(
-            configuration: .init(host: host, port: port), store: store, logger: logger)
-        let group = ServiceGroup(
-            services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        try await group.run()
+        let descriptors = ProcessLimits.raiseDescriptorLimit()
+        let configuration = TrackerServer.Configuration(
+            host: host, port: port,
+            maximumConnections: TrackerServer.Configuration.maximumConnections(descriptorLimit: descriptors))
+        let server = TrackerServer(configuration: configuration, store: store, logger: logger)
+        try await ServiceRunner.run(services: [server], logger: logger)
     }
 }

@@ -1,5 +1,6 @@
 import FerryWire
 import Logging
+import NIOCore
 
 /// The tracker's side of one control connection, apart from the socket: takes frames, updates the
 /// index through a ``TrackerStore`` and returns the reply lines. The server drives one per connection;
@@ -25,26 +26,53 @@ public struct TrackerConversation: Sendable {
     private struct PendingUpdate: Sendable {
         var expected: Int
         var files: [SharedFileName: SharedFileEntry] = [:]
+        /// The first ``TrackerLimits/maximumRefusedLinesPerUpdate`` refused `FILE` lines, reported.
         var refused: [TrackerReplyLine] = []
         var received = 0
+        /// Bytes taken from the per-connection limit and the shared budget for `files`.
+        var bytes = 0
     }
 
     private let store: any TrackerStore
     /// The address the tracker sees on this connection: what lookups report for this peer.
     public let observedHost: String
     private let logger: Logger
+    private let endpoints: PeerEndpointTable
+    private let connection: TrackerConnectionHandle
+    private let updateBudget: ByteBudget
+    private let maximumPendingUpdateBytes: Int
     public private(set) var peer: PeerID?
+    private var endpoint: PeerEndpointTable.Endpoint?
     private var fileCount = 0
     private var pendingUpdate: PendingUpdate?
     /// After an aborted `UPDATE`, its remaining `FILE` lines are dropped without replies, so that the
     /// abort stays the update's one reply.
     private var fileLinesToSkip = 0
 
-    public init(store: any TrackerStore, observedHost: String, logger: Logger) {
+    /// - Parameters:
+    ///   - endpoints: who holds which peer endpoint, shared by the tracker's connections (``HelloRule``).
+    ///     A conversation on its own (tests, fuzzing) gets a table of its own.
+    ///   - connection: this connection as ``endpoints`` sees it.
+    ///   - updateBudget: the bytes all connections' pending `UPDATE`s may hold together.
+    ///   - maximumPendingUpdateBytes: the bytes this connection's pending `UPDATE` may hold.
+    public init(
+        store: any TrackerStore, observedHost: String, logger: Logger,
+        endpoints: PeerEndpointTable = PeerEndpointTable(),
+        connection: TrackerConnectionHandle = TrackerConnectionHandle(),
+        updateBudget: ByteBudget = ByteBudget(limit: TrackerLimits.maximumPendingUpdateBytesInAll),
+        maximumPendingUpdateBytes: Int = TrackerLimits.maximumPendingUpdateBytes
+    ) {
         self.store = store
         self.observedHost = observedHost
         self.logger = logger
+        self.endpoints = endpoints
+        self.connection = connection
+        self.updateBudget = updateBudget
+        self.maximumPendingUpdateBytes = maximumPendingUpdateBytes
     }
+
+    /// Bytes held by this connection's pending `UPDATE` (0 when none is pending).
+    public var pendingUpdateBytes: Int { pendingUpdate?.bytes ?? 0 }
 
     /// `true` once the connection said `HELLO`: it is then held to the heartbeat timeout.
     public var isRegistered: Bool { peer != nil }
@@ -73,6 +101,9 @@ public struct TrackerConversation: Sendable {
                     return await refuseInUpdate(error)
                 }
                 return abortingUpdate(.error(error))
+            } catch is CancellationError {
+                // The tracker is stopping: not a storage failure.
+                return abortingUpdate(.final(.closing, "tracker shutting down", close: true))
             } catch {
                 logger.error("tracker storage failed", metadata: ["error": "\(error)"])
                 return abortingUpdate(.final(.internalError, "internal error; try again"))
@@ -80,8 +111,10 @@ public struct TrackerConversation: Sendable {
         }
     }
 
-    /// Forgets this connection's peer: its files leave lookups at once.
+    /// Forgets this connection's peer (its files leave lookups at once) and gives back what it held.
     public func finish() async {
+        if let pendingUpdate { updateBudget.give(pendingUpdate.bytes) }
+        if let endpoint { endpoints.release(endpoint, by: connection) }
         guard let peer else { return }
         do {
             try await store.unregisterPeer(peer)
@@ -98,8 +131,18 @@ public struct TrackerConversation: Sendable {
                     .outOfSequence, "UPDATE aborted: \(missing) more FILE lines were expected; nothing changed")))
             }
             pendingUpdate!.received += 1
+            let cost = entry.name.rawValue.utf8.count + TrackerLimits.pendingUpdateEntryOverhead
+            guard pendingUpdate!.bytes + cost <= maximumPendingUpdateBytes else {
+                return abortingUpdate(.error(.init(
+                    .tooMany, "UPDATE aborted: its FILE lines hold over \(maximumPendingUpdateBytes) bytes; nothing changed")))
+            }
+            guard updateBudget.take(cost) else {
+                return abortingUpdate(.error(.init(
+                    .tooMany, "UPDATE aborted: the tracker holds too many pending updates; nothing changed, try again later")))
+            }
+            pendingUpdate!.bytes += cost
             if pendingUpdate!.files.updateValue(entry, forKey: entry.name) != nil {
-                pendingUpdate!.refused.append(TrackerReplyLine(
+                note(refused: TrackerReplyLine(
                     status: .malformed, isFinal: false,
                     text: "duplicate name \(LineScanner.quote(entry.name.rawValue)) in this UPDATE; the last FILE line for it counts"))
             }
@@ -109,7 +152,26 @@ public struct TrackerConversation: Sendable {
         switch request {
         case .hello(let tcpPort, let udpPort):
             guard peer == nil else { return .error(.init(.alreadyRegistered, "this connection already said HELLO")) }
-            peer = try await store.registerPeer(host: observedHost, tcpPort: tcpPort, udpPort: udpPort)
+            let claimed = PeerEndpointTable.Endpoint(host: observedHost, tcpPort: tcpPort)
+            switch endpoints.claim(claimed, by: connection) {
+            case .refuse(let heardAgo):
+                let seconds = Double(heardAgo.nanoseconds / 100_000_000) / 10
+                return .error(.init(
+                    .endpointInUse,
+                    "\(claimed) is registered by another live connection, heard from \(seconds) s ago; try again in \(TrackerLimits.helloTakeoverQuietPeriod) s"))
+            case .takeOver(let silence):
+                logger.notice("a new connection takes over a silent peer session", metadata: [
+                    "peer": "\(claimed)", "silent": "\(silence.nanoseconds / 1_000_000) ms"])
+            case .register:
+                break
+            }
+            do {
+                peer = try await store.registerPeer(host: observedHost, tcpPort: tcpPort, udpPort: udpPort)
+            } catch {
+                endpoints.release(claimed, by: connection)
+                throw error
+            }
+            endpoint = claimed
             fileCount = 0
             logger.info("peer registered", metadata: ["peer": "\(observedHost):\(tcpPort)", "udp": "\(udpPort)"])
             return .final(.ok, "HELLO \(observedHost) \(TrackerLimits.heartbeatTimeout)")
@@ -171,6 +233,7 @@ public struct TrackerConversation: Sendable {
         guard let update = pendingUpdate, let peer else { return nil }
         guard update.received == update.expected else { return nil }  // FILE lines get no reply of their own
         pendingUpdate = nil
+        defer { updateBudget.give(update.bytes) }
         let files = update.files.values.sorted { $0.name < $1.name }
         try await store.replaceShare(of: peer, with: files)
         fileCount = files.count
@@ -179,12 +242,20 @@ public struct TrackerConversation: Sendable {
             status: .ok, isFinal: true, text: "UPDATED \(files.count) \(update.expected - files.count)")])
     }
 
+    /// Keeps a refused-`FILE` line for the reply, up to ``TrackerLimits/maximumRefusedLinesPerUpdate``.
+    private mutating func note(refused line: TrackerReplyLine) {
+        guard pendingUpdate!.refused.count < TrackerLimits.maximumRefusedLinesPerUpdate else { return }
+        pendingUpdate!.refused.append(line)
+    }
+
     /// A bad `FILE` line inside an `UPDATE` is refused on its own; the rest of the update goes on.
     private mutating func refuseInUpdate(_ error: TrackerProtocolError) async -> Response? {
         pendingUpdate!.received += 1
-        pendingUpdate!.refused.append(TrackerReplyLine(status: error.status, isFinal: false, text: error.message))
+        note(refused: TrackerReplyLine(status: error.status, isFinal: false, text: error.message))
         do {
             return try await completeUpdateIfDone()
+        } catch is CancellationError {
+            return .final(.closing, "tracker shutting down", close: true)
         } catch {
             logger.error("tracker storage failed", metadata: ["error": "\(error)"])
             return .final(.internalError, "internal error; try again")
@@ -194,6 +265,7 @@ public struct TrackerConversation: Sendable {
     private mutating func abortingUpdate(_ response: Response) -> Response {
         guard let update = pendingUpdate else { return response }
         pendingUpdate = nil
+        updateBudget.give(update.bytes)
         fileLinesToSkip = update.expected - update.received
         return response
     }

@@ -8,36 +8,90 @@ import ServiceLifecycle
 /// The tracker: accepts control connections on TCP and answers the line protocol of docs/PROTOCOL.md.
 ///
 /// Each connection runs in its own child task with its own ``TrackerConversation``; a slow, silent or
-/// hostile client costs one task and one socket and never holds up another. Registered peers that stay
-/// silent past the heartbeat timeout are closed and leave the index.
+/// hostile client costs one task, one socket and bounded memory, and never holds up another:
+/// - connections are capped in all and per address (``ConnectionAdmission``), and one that has not said
+///   `HELLO` is closed after ``TrackerLimits/idleTimeout`` silent seconds;
+/// - a connection whose replies are not read stops being read (``TrackerLimits/outboundBufferHighWaterMark``);
+/// - registered peers that stay silent past the heartbeat timeout are closed and leave the index;
+/// - on graceful shutdown the tracker stops accepting, sends `421` to every connection and closes it,
+///   and returns once all are closed.
 public struct TrackerServer: Service, CustomStringConvertible {
     public struct Configuration: Sendable {
         public var host: String
         public var port: Int
         public var heartbeatTimeout: TimeAmount
+        /// How long a connection that has not said `HELLO` may stay silent.
         public var idleTimeout: TimeAmount
         public var maximumConnections: Int
+        public var maximumConnectionsPerAddress: Int
+        /// See ``TrackerLimits/helloTakeoverQuietPeriod``.
+        public var helloTakeoverQuietPeriod: TimeAmount
 
         public init(
             host: String = "0.0.0.0",
             port: Int = 4444,
             heartbeatTimeout: TimeAmount = .seconds(Int64(TrackerLimits.heartbeatTimeout)),
             idleTimeout: TimeAmount = .seconds(Int64(TrackerLimits.idleTimeout)),
-            maximumConnections: Int = TrackerLimits.maximumConnections
+            maximumConnections: Int = TrackerLimits.maximumConnections,
+            maximumConnectionsPerAddress: Int = TrackerLimits.maximumConnectionsPerAddress,
+            helloTakeoverQuietPeriod: TimeAmount = .seconds(Int64(TrackerLimits.helloTakeoverQuietPeriod))
         ) {
             self.host = host
             self.port = port
             self.heartbeatTimeout = heartbeatTimeout
             self.idleTimeout = idleTimeout
             self.maximumConnections = maximumConnections
+            self.maximumConnectionsPerAddress = maximumConnectionsPerAddress
+            self.helloTakeoverQuietPeriod = helloTakeoverQuietPeriod
+        }
+
+        /// Descriptors the tracker keeps for itself besides its connections: the listening socket, the
+        /// SQLite database (a writer and readers, each with its WAL and shared-memory files), the event
+        /// loops, standard streams.
+        public static let reservedDescriptors = 128
+
+        /// The connection cap that fits in `descriptorLimit` open descriptors, after the reserve.
+        public static func maximumConnections(descriptorLimit: Int) -> Int {
+            max(1, min(TrackerLimits.maximumConnections, descriptorLimit - reservedDescriptors))
+        }
+
+        var admissionLimits: ConnectionAdmission.Limits {
+            ConnectionAdmission.Limits(
+                total: maximumConnections, perAddress: maximumConnectionsPerAddress,
+                reservedForNewAddresses: min(TrackerLimits.reservedConnectionsForNewAddresses, maximumConnections / 8))
         }
     }
 
-    private let configuration: Configuration
-    private let store: any TrackerStore
-    private let logger: Logger
+    /// What the tracker holds now; every figure goes back to 0 as connections close.
+    public struct Statistics: Sendable, Equatable {
+        /// Connections admitted and not yet closed.
+        public var connections: Int
+        /// Addresses with at least one admitted connection.
+        public var addresses: Int
+        /// Accepted connections waiting for their task.
+        public var unserved: Int
+        /// Peer endpoints held by a registered connection.
+        public var endpoints: Int
+        /// Bytes held by pending `UPDATE`s.
+        public var pendingUpdateBytes: Int
+
+        public init(connections: Int, addresses: Int, unserved: Int, endpoints: Int, pendingUpdateBytes: Int) {
+            self.connections = connections
+            self.addresses = addresses
+            self.unserved = unserved
+            self.endpoints = endpoints
+            self.pendingUpdateBytes = pendingUpdateBytes
+        }
+    }
+
+    let configuration: Configuration
+    let store: any TrackerStore
+    let logger: Logger
     private let group: any EventLoopGroup
     private let onListening: @Sendable (SocketAddress) -> Void
+    let connections: TrackerConnections
+    let endpoints: PeerEndpointTable
+    let updateBudget = ByteBudget(limit: TrackerLimits.maximumPendingUpdateBytesInAll)
 
     /// - Parameter onListening: called once with the bound address (useful with port 0).
     public init(
@@ -52,128 +106,82 @@ public struct TrackerServer: Service, CustomStringConvertible {
         self.logger = logger
         self.group = group
         self.onListening = onListening
+        self.connections = TrackerConnections(limits: configuration.admissionLimits)
+        self.endpoints = PeerEndpointTable(quietPeriod: configuration.helloTakeoverQuietPeriod)
     }
 
     public var description: String { "TrackerServer(\(configuration.host):\(configuration.port))" }
 
+    public var statistics: Statistics {
+        let counts = connections.counts
+        return Statistics(
+            connections: counts.connections, addresses: counts.addresses, unserved: counts.unserved,
+            endpoints: endpoints.count, pendingUpdateBytes: updateBudget.inUse)
+    }
+
     public func run() async throws {
         try await store.markAllPeersOffline()
+        let connections = self.connections
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(
+                low: TrackerLimits.outboundBufferLowWaterMark, high: TrackerLimits.outboundBufferHighWaterMark))
+            .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: TrackerLimits.receiveBufferSize))
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineFrameDecoder(maximumLineLength: TrackerLimits.maximumLineLength)))
-                    return try NIOAsyncChannel<LineFrame, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    try connections.accept {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(LineFrameDecoder(maximumLineLength: TrackerLimits.maximumLineLength)))
+                        return try NIOAsyncChannel<LineFrame, ByteBuffer>(
+                            wrappingChannelSynchronously: channel,
+                            configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8)))
+                    }
                 }
             }
         let address = server.channel.localAddress!
         logger.notice("tracker listening", metadata: ["address": "\(address.displayString)"])
         onListening(address)
 
-        let connections = NIOLockedValueBox(0)
-        do {
-            try await cancelWhenGracefulShutdown {
-                try await withThrowingDiscardingTaskGroup { group in
-                    try await server.executeThenClose { inbound in
+        await withDiscardingTaskGroup { group in
+            do {
+                try await server.executeThenClose { inbound in
+                    try await withTaskCancellationOrGracefulShutdownHandler {
                         for try await connection in inbound {
-                            let admitted = connections.withLockedValue { count in
-                                guard count < configuration.maximumConnections else { return false }
-                                count += 1
-                                return true
-                            }
-                            group.addTask {
-                                if admitted {
-                                    await handle(connection)
-                                    connections.withLockedValue { $0 -= 1 }
-                                } else {
-                                    await refuse(connection)
-                                }
-                            }
+                            group.addTask { await serve(connection) }
+                        }
+                    } onCancelOrGracefulShutdown: {
+                        // Stop accepting first, then close every connection being served.
+                        server.channel.close(promise: nil)
+                        for close in connections.beginShutdown() {
+                            close(TrackerReplyLine(status: .closing, isFinal: true, text: "tracker shutting down"))
                         }
                     }
                 }
+            } catch {
+                logger.debug("accept loop ended", metadata: ["error": "\(error)"])
             }
-        } catch is CancellationError {
-            logger.info("tracker stopped")
+            // Accepted connections that never reached a task still go through executeThenClose.
+            for connection in connections.stopAccepting() {
+                group.addTask { await refuse(connection, "tracker shutting down") }
+            }
         }
+        logger.notice("tracker stopped")
     }
 
-    private func refuse(_ connection: NIOAsyncChannel<LineFrame, ByteBuffer>) async {
+    /// Sends one `421` line and closes.
+    func refuse(_ connection: NIOAsyncChannel<LineFrame, ByteBuffer>, _ text: String) async {
         try? await connection.executeThenClose { _, outbound in
-            try await outbound.write(Self.encode([
-                TrackerReplyLine(status: .closing, isFinal: true, text: "too many connections; try again later")
-            ]))
-        }
-    }
-
-    private func handle(_ connection: NIOAsyncChannel<LineFrame, ByteBuffer>) async {
-        let remote = connection.channel.remoteAddress
-        let host = remote?.ipAddress ?? "unknown"
-        let logger = {
-            var logger = self.logger
-            logger[metadataKey: "client"] = "\(remote?.displayString ?? "unknown")"
-            return logger
-        }()
-        var conversation = TrackerConversation(store: store, observedHost: host, logger: logger)
-        let liveness = NIOLockedValueBox(Liveness(lastHeard: .now(), registered: false))
-        do {
-            try await connection.executeThenClose { inbound, outbound in
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        try await watch(liveness, channel: connection.channel, outbound: outbound, logger: logger)
-                    }
-                    for try await frame in inbound {
-                        liveness.withLockedValue { $0.lastHeard = .now() }
-                        guard let response = await conversation.handle(frame) else { continue }
-                        liveness.withLockedValue { $0.registered = conversation.isRegistered }
-                        try await outbound.write(Self.encode(response.lines))
-                        if response.close { break }
-                    }
-                    group.cancelAll()
-                }
-            }
-        } catch {
-            logger.debug("connection ended with an error", metadata: ["error": "\(error)"])
-        }
-        if conversation.isRegistered { logger.info("peer gone") }
-        // Even when the server is being cancelled, the peer must leave the index.
-        let finished = conversation
-        await Task { await finished.finish() }.value
-    }
-
-    private struct Liveness {
-        var lastHeard: NIODeadline
-        var registered: Bool
-    }
-
-    /// Closes the connection when it stays silent too long: the heartbeat timeout for a registered
-    /// peer, the idle timeout for anyone else.
-    private func watch(
-        _ liveness: NIOLockedValueBox<Liveness>,
-        channel: any Channel,
-        outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        logger: Logger
-    ) async throws {
-        while true {
-            try await Task.sleep(for: .milliseconds(500))
-            let (lastHeard, registered) = liveness.withLockedValue { ($0.lastHeard, $0.registered) }
-            let limit = registered ? configuration.heartbeatTimeout : configuration.idleTimeout
-            if NIODeadline.now() - lastHeard > limit {
-                logger.info(registered ? "peer missed its heartbeats; dropping it" : "idle connection closed")
-                try? await outbound.write(Self.encode([
-                    TrackerReplyLine(status: .closing, isFinal: true, text: "no message for \(limit.nanoseconds / 1_000_000_000) s; closing")
-                ]))
-                try? await channel.close()
-                return
-            }
+            try await outbound.write(Self.encode([TrackerReplyLine(status: .closing, isFinal: true, text: text)]))
         }
     }
 
     static func encode(_ lines: [TrackerReplyLine]) -> ByteBuffer {
+        var size = 0
+        for line in lines { size += line.text.utf8.count + 5 }
         var buffer = ByteBuffer()
+        buffer.reserveCapacity(size)
         for line in lines {
             buffer.writeString(line.line)
             buffer.writeInteger(UInt8(ascii: "\n"))

@@ -36,8 +36,13 @@ public struct TrackerStatus: Hashable, Sendable, CustomStringConvertible {
     public static let alreadyRegistered = TrackerStatus(code: 409)
     /// A count is over its limit (files per peer, names per `SEND`).
     public static let tooMany = TrackerStatus(code: 413)
-    /// The tracker is closing this connection (idle timeout, too many connections, shutdown).
+    /// The tracker is closing this connection (idle timeout, too many connections, a new connection
+    /// took this peer's session over, shutdown). A peer reconnects and says `HELLO` again.
     public static let closing = TrackerStatus(code: 421)
+    /// `HELLO` for a host and TCP port that another live connection holds and heartbeats: refused, the
+    /// connection goes on. Retry after ``TrackerLimits/helloTakeoverQuietPeriod`` seconds if the old
+    /// connection is gone.
+    public static let endpointInUse = TrackerStatus(code: 423)
 
     /// The tracker failed (its storage, for example); the request may be retried.
     public static let internalError = TrackerStatus(code: 500)
