@@ -105,15 +105,16 @@ public final class PeerNode: Sendable {
         try await group.run()
     }
 
-    /// Opens the share and its hash cache; nothing is read or bound until the peer runs. A cache that
-    /// cannot be opened is logged and the peer hashes without it.
+    /// Checks the share folder; nothing else is read or bound until the peer runs. The hash cache is
+    /// opened on the thread pool with the first scan; one that cannot be opened is logged and the peer
+    /// hashes without it.
     public init(configuration: Configuration, logger: Logger,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) throws {
         self.configuration = configuration
         self.logger = logger
         self.group = group
-        let cache = configuration.cachePath.flatMap { HashCache.openOrLog(path: $0, logger: logger) }
-        share = try Share(folder: configuration.shareFolder, cache: cache, logger: logger, hasher: configuration.hasher)
+        // The cache is opened with the first scan, on the thread pool: opening may wait for another peer.
+        share = try Share(folder: configuration.shareFolder, cache: nil, logger: logger, hasher: configuration.hasher)
         let limiter = configuration.rateLimit.map { RateLimiter(bytesPerSecond: $0.bytesPerSecond) }
         let readiness = self.readiness
         fileServer = FileServer(
@@ -129,7 +130,9 @@ public final class PeerNode: Sendable {
             share: share, logger: logger, group: group,
             waitUntilReady: { try await readiness.wait() }, events: configuration.sessionEvents)
         let share = self.share
-        watcher = ShareWatcher(share: share, interval: configuration.rescanInterval) {
+        watcher = ShareWatcher(share: share, interval: configuration.rescanInterval, beforeFirstScan: {
+            if let path = configuration.cachePath { share.openCache(path: path) }
+        }) {
             logger.info("share scanned", metadata: ["folder": "\(configuration.shareFolder)", "files": "\(share.snapshot.files.count)"])
             readiness.scanned()
         }

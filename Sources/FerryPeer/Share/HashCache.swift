@@ -19,13 +19,16 @@ public struct HashCache: Sendable {
     private let writer: any DatabaseWriter
 
     /// Opens the cache at `path`, creating it; `":memory:"` keeps it in memory.
+    ///
+    /// This blocks (up to ``busyTimeout`` when another process holds the file): call it from a thread
+    /// pool, not from an event loop or the concurrency pool.
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(Self.busyTimeout)
         if path == ":memory:" {
             writer = try DatabaseQueue(configuration: configuration)
         } else {
-            writer = try DatabasePool(path: path, configuration: configuration)
+            writer = try Self.openPool(path: path, configuration: configuration)
         }
         // Not GRDB's migrator: it reads which migrations ran outside the transaction that runs them,
         // so two processes opening a fresh file at once would both create the table.
@@ -46,6 +49,22 @@ public struct HashCache: Sendable {
             }
         }
     }
+
+    /// Opens a pool, trying again while another process holds the file: switching a fresh file to
+    /// WAL needs a lock that SQLite does not wait for, even with a busy timeout.
+    private static func openPool(path: String, configuration: Configuration) throws -> DatabasePool {
+        let deadline = Date(timeIntervalSinceNow: busyTimeout)
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && Date() < deadline {
+                Thread.sleep(forTimeInterval: openRetryInterval)
+            }
+        }
+    }
+
+    /// How long to wait before trying again to open a file another process holds.
+    static let openRetryInterval: TimeInterval = 0.02
 
     /// Opens the cache at `path`, or logs once why it cannot and returns `nil`: a peer works without
     /// a cache, it only hashes more.

@@ -91,6 +91,13 @@ public final class Share: Sendable {
         try await threadPool.runIfActive { self.rescan() }
     }
 
+    /// Opens the hash cache at `path` for this share (blocking: call it on a thread pool), or logs
+    /// once why it cannot; the share then hashes without it.
+    public func openCache(path: String) {
+        guard let opened = HashCache.openOrLog(path: path, logger: logger) else { return }
+        state.withLockedValue { $0.cache = opened }
+    }
+
     /// Closes the hash cache (its writes are flushed to the file); the share goes on without it.
     public func closeCache() {
         let cache = state.withLockedValue { state -> HashCache? in

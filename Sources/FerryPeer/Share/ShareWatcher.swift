@@ -8,23 +8,31 @@ public struct ShareWatcher: Service, CustomStringConvertible {
     private let share: Share
     private let interval: Duration
     private let threadPool: NIOThreadPool
+    private let beforeFirstScan: @Sendable () -> Void
     private let onFirstScan: @Sendable () -> Void
 
-    /// - Parameter onFirstScan: called once the first scan is done (the peer then registers).
+    /// - Parameters:
+    ///   - beforeFirstScan: blocking preparation run on the thread pool before the first scan
+    ///     (the peer opens its hash cache there).
+    ///   - onFirstScan: called once the first scan is done (the peer then registers).
     public init(share: Share, interval: Duration = .seconds(2), threadPool: NIOThreadPool = .singleton,
-                onFirstScan: @escaping @Sendable () -> Void = {}) {
+                beforeFirstScan: @escaping @Sendable () -> Void = {}, onFirstScan: @escaping @Sendable () -> Void = {}) {
         self.share = share
         self.interval = interval
         self.threadPool = threadPool
+        self.beforeFirstScan = beforeFirstScan
         self.onFirstScan = onFirstScan
     }
 
     public var description: String { "ShareWatcher(\(share.folder))" }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown { [share, interval, threadPool, onFirstScan] in
+        await cancelWhenGracefulShutdown { [share, interval, threadPool, beforeFirstScan, onFirstScan] in
             do {
-                try await share.rescan(on: threadPool)
+                try await threadPool.runIfActive {
+                    beforeFirstScan()
+                    share.rescan()
+                }
             } catch {
                 return
             }
