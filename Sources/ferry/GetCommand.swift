@@ -2,6 +2,7 @@ import ArgumentParser
 import FerryPeer
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// `ferry get`: downloads names once, for scripts; exit status 0 if and only if every name is in place
 /// and verified.
@@ -13,7 +14,9 @@ struct GetCommand: AsyncParsableCommand {
             With --json, one JSON object per name is printed, on its own line, as each name finishes:
             {"name","status":"ok|not_found|failed|refused|skipped","bytes","sha256","peer","transport",
             "seconds","path","message","attempts":[{"peer","transport","bytes","error","message"}]}
-            Exit status: 0 all names ok or skipped; 1 any other outcome; 64 bad usage.
+            Exit status: 0 all names ok or skipped; 1 any other outcome (the tracker unreachable, closing the
+            connection or silent for 10 s included); 64 bad usage; 130 stopped by SIGINT, 143 by SIGTERM
+            (every .part file is kept for a later resume; a second signal exits at once).
             """
     )
 
@@ -51,25 +54,34 @@ struct GetCommand: AsyncParsableCommand {
         let endpoint = try tracker.endpoint()
         let terminal = Terminal.standardOutput
 
-        let connection: TrackerConnection
-        do {
-            connection = try await TrackerConnection.connect(to: endpoint, localHost: host)
-        } catch {
-            throw CommandFailure("\(error). Start one with `ferry server` or pass --server HOST[:PORT].")
-        }
-        let downloader = Downloader(
-            configuration: .init(folder: downloads, overwrite: overwrite, transports: Transport.preferring(transport), localHost: host),
-            holders: connection, logger: logger)
         let display = ProgressDisplay(terminal: terminal)
-        let outcomes = await downloader.download(names) { event in
+        let download = OneShotDownload(
+            names: names,
+            configuration: .init(
+                server: endpoint, localHost: host,
+                downloader: .init(folder: downloads, overwrite: overwrite, transports: Transport.preferring(transport), localHost: host)),
+            logger: logger
+        ) { event in
             guard json else { return display.handle(event) }
             if case .finished(let outcome) = event {
                 terminal.write(outcome.jsonLine + "\n")
             }
         }
-        await connection.close()
-        if !outcomes.allSatisfy(\.succeeded) {
-            throw ExitCode(1)
+        // SIGINT/SIGTERM stop the downloads (graceful shutdown of the group); a second one exits at once.
+        let signals = ShutdownSignals.watch()
+        try await ServiceGroup(configuration: .init(
+            services: [.init(service: download, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)).run()
+        switch download.result {
+        case .finished(let outcomes):
+            if !outcomes.allSatisfy(\.succeeded) { throw ExitCode(1) }
+        case .trackerUnavailable(let error):
+            throw CommandFailure("\(error). Start one with `ferry server` or pass --server HOST[:PORT].")
+        case .interrupted, nil:
+            let status = signals.exitStatus ?? 130
+            if !json { terminal.write("stopped by a signal; partial downloads are kept as .part files for a later resume\n") }
+            throw ExitCode(status)
         }
     }
 }

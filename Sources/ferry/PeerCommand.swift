@@ -80,13 +80,14 @@ struct PeerCommand: AsyncParsableCommand {
             throw CommandFailure(error.message)
         }
         let console = PeerConsole(node: node, transport: transport, overwrite: overwrite)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: node.services.map { .init(service: $0) }
-                    + [.init(service: console, successTerminationBehavior: .gracefullyShutdownGroup)],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        try await group.run()
+        // SIGINT/SIGTERM: leave the tracker, let the servers drain, close the hash cache, exit 0.
+        // A second signal ends the process at once.
+        let signals = ShutdownSignals.watch()
+        var configuration = node.serviceGroupConfiguration(
+            also: [.init(service: console, successTerminationBehavior: .gracefullyShutdownGroup)])
+        configuration.gracefulShutdownSignals = [.sigterm, .sigint]
+        try await node.run(ServiceGroup(configuration: configuration))
+        withExtendedLifetime(signals) {}
     }
 
     /// `$XDG_CACHE_HOME/ferry/hashes.sqlite`, else `~/.cache/ferry/hashes.sqlite`; `nil` if it cannot be made.

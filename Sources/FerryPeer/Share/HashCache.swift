@@ -1,28 +1,81 @@
 import FerryWire
+import Foundation
 import GRDB
+import Logging
 
 /// Remembers the SHA-256 of files by (path, size, modification time), so that a restarted peer does
 /// not hash unchanged files again. A small SQLite database through GRDB.
+///
+/// Several peers on one machine share the default cache file, so every connection waits up to
+/// ``busyTimeout`` for another process's lock instead of failing with `database is locked`, and the
+/// schema is created in one immediate transaction that a second process simply finds done.
 public struct HashCache: Sendable {
+    /// How long an access waits for another process that holds the database's lock.
+    public static let busyTimeout: TimeInterval = 5
+
+    /// The schema version this code writes (`PRAGMA user_version`).
+    static let schemaVersion = 1
+
     private let writer: any DatabaseWriter
 
     /// Opens the cache at `path`, creating it; `":memory:"` keeps it in memory.
+    ///
+    /// This blocks (up to ``busyTimeout`` when another process holds the file): call it from a thread
+    /// pool, not from an event loop or the concurrency pool.
     public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(Self.busyTimeout)
         if path == ":memory:" {
-            writer = try DatabaseQueue()
+            writer = try DatabaseQueue(configuration: configuration)
         } else {
-            writer = try DatabasePool(path: path)
+            writer = try Self.openPool(path: path, configuration: configuration)
         }
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1 file hashes") { db in
-            try db.create(table: "fileHash") { table in
-                table.primaryKey("path", .text)
-                table.column("size", .integer).notNull()
-                table.column("modifiedNanoseconds", .integer).notNull()
-                table.column("sha256", .text).notNull()
+        // Not GRDB's migrator: it reads which migrations ran outside the transaction that runs them,
+        // so two processes opening a fresh file at once would both create the table.
+        try writer.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                if version < 1 {
+                    // Caches made by earlier versions (through the migrator) already have the table.
+                    try db.create(table: "fileHash", options: .ifNotExists) { table in
+                        table.primaryKey("path", .text)
+                        table.column("size", .integer).notNull()
+                        table.column("modifiedNanoseconds", .integer).notNull()
+                        table.column("sha256", .text).notNull()
+                    }
+                    try db.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)")
+                }
+                return .commit
             }
         }
-        try migrator.migrate(writer)
+    }
+
+    /// Opens a pool, trying again while another process holds the file: switching a fresh file to
+    /// WAL needs a lock that SQLite does not wait for, even with a busy timeout.
+    private static func openPool(path: String, configuration: Configuration) throws -> DatabasePool {
+        let deadline = Date(timeIntervalSinceNow: busyTimeout)
+        while true {
+            do {
+                return try DatabasePool(path: path, configuration: configuration)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && Date() < deadline {
+                Thread.sleep(forTimeInterval: openRetryInterval)
+            }
+        }
+    }
+
+    /// How long to wait before trying again to open a file another process holds.
+    static let openRetryInterval: TimeInterval = 0.02
+
+    /// Opens the cache at `path`, or logs once why it cannot and returns `nil`: a peer works without
+    /// a cache, it only hashes more.
+    public static func openOrLog(path: String, logger: Logger) -> HashCache? {
+        do {
+            return try HashCache(path: path)
+        } catch {
+            logger.warning("cannot open the hash cache; hashing every file without it",
+                           metadata: ["cache": "\(path)", "error": "\(error)"])
+            return nil
+        }
     }
 
     /// The remembered digest of the file at `path`, if its size and modification time still match.
@@ -55,5 +108,15 @@ public struct HashCache: Sendable {
                 try db.execute(sql: "DELETE FROM fileHash WHERE path = ?", arguments: [path])
             }
         }
+    }
+
+    /// Writes everything out and closes the database: the write-ahead log is folded into the file and
+    /// truncated, so the file alone holds every digest. Later uses throw.
+    public func close() throws {
+        if writer is DatabasePool {
+            // Another peer reading the file may hold the log up: then only the close below counts.
+            _ = try? writer.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        }
+        try writer.close()
     }
 }

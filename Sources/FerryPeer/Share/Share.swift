@@ -2,6 +2,7 @@ import FerryWire
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -16,21 +17,36 @@ import Darwin
 /// regular file inside the folder; anything else (links leading out, folders, devices, sockets,
 /// names the name rule refuses) is skipped with one log line. `*.part` files (downloads in progress)
 /// are skipped silently.
+///
+/// Scanning reads the disk and hashes: callers on an event loop or the concurrency pool use
+/// ``rescan(on:)``, which runs the scan on an `NIOThreadPool`. A hash cache that fails is logged once
+/// and then left alone: the share is hashed without it.
 public final class Share: Sendable {
+    /// How a file's content digest is computed; tests slow it down or hold it to watch what runs
+    /// meanwhile.
+    public typealias FileHasher = @Sendable (_ path: String) throws(PeerError) -> ContentDigest
+
+    /// SHA-256 of the whole file, streamed.
+    public static let sha256: FileHasher = { path throws(PeerError) in try ContentHasher.digest(ofFileAt: path) }
+
     /// The folder as given, and its real path (symlinks resolved).
     public let folder: String
     public let realFolder: String
-    private let cache: HashCache?
+    private let hasher: FileHasher
     private let logger: Logger
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
+    /// One scan at a time: the watcher's and an explicit one would otherwise hash the same file twice.
+    private let scanning = NIOLock()
 
     private struct State {
         var snapshot = ShareSnapshot()
         var version = 0
         var warned: [String: String] = [:]
+        /// `nil` once it failed (or if there was none).
+        var cache: HashCache?
     }
 
-    public init(folder: String, cache: HashCache?, logger: Logger) throws(PeerError) {
+    public init(folder: String, cache: HashCache?, logger: Logger, hasher: @escaping FileHasher = Share.sha256) throws(PeerError) {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw PeerError(.badShare, "the share folder \(folder) does not exist or is not a folder; create it or pass --share DIR")
@@ -40,8 +56,59 @@ public final class Share: Sendable {
         }
         self.folder = folder
         self.realFolder = real
-        self.cache = cache
+        self.hasher = hasher
         self.logger = logger
+        var initial = State()
+        initial.cache = cache
+        self.state = NIOLockedValueBox(initial)
+    }
+
+    /// The hash cache, while it works.
+    private var cache: HashCache? { state.withLockedValue { $0.cache } }
+
+    /// Runs `body` on the cache; the first failure is logged and the cache is not used again.
+    private func withCache<T>(_ body: (HashCache) throws -> T?) -> T? {
+        guard let cache else { return nil }
+        do {
+            return try body(cache)
+        } catch {
+            let first = state.withLockedValue { state -> Bool in
+                defer { state.cache = nil }
+                return state.cache != nil
+            }
+            if first {
+                logger.warning("the hash cache failed; hashing without it until the peer restarts",
+                               metadata: ["error": "\(error)"])
+            }
+            return nil
+        }
+    }
+
+    /// Scans on `threadPool`, never on the caller's thread: hashing a large file must not hold up an
+    /// event loop or the concurrency pool (heartbeats and uploads go on meanwhile).
+    @discardableResult
+    public func rescan(on threadPool: NIOThreadPool) async throws -> Bool {
+        try await threadPool.runIfActive { self.rescan() }
+    }
+
+    /// Opens the hash cache at `path` for this share (blocking: call it on a thread pool), or logs
+    /// once why it cannot; the share then hashes without it.
+    public func openCache(path: String) {
+        guard let opened = HashCache.openOrLog(path: path, logger: logger) else { return }
+        state.withLockedValue { $0.cache = opened }
+    }
+
+    /// Closes the hash cache (its writes are flushed to the file); the share goes on without it.
+    public func closeCache() {
+        let cache = state.withLockedValue { state -> HashCache? in
+            defer { state.cache = nil }
+            return state.cache
+        }
+        do {
+            try cache?.close()
+        } catch {
+            logger.warning("cannot close the hash cache", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The files shared now.
@@ -56,8 +123,15 @@ public final class Share: Sendable {
     }
 
     /// Scans the folder once, hashing new and changed files; returns `true` when anything changed.
+    ///
+    /// This blocks while it reads and hashes: call it from a thread of its own or through
+    /// ``rescan(on:)``.
     @discardableResult
     public func rescan() -> Bool {
+        scanning.withLock { scanOnce() }
+    }
+
+    private func scanOnce() -> Bool {
         let previous = snapshot
         var files: [SharedFileName: SharedFile] = [:]
         var problems: [String: String] = [:]
@@ -90,9 +164,7 @@ public final class Share: Sendable {
             $0.snapshot = snapshot
             $0.version += 1
         }
-        if let cache {
-            try? cache.forgetAll(under: realFolder, except: Set(files.values.map(\.path)))
-        }
+        _ = withCache { try $0.forgetAll(under: realFolder, except: Set(files.values.map(\.path))) }
         logger.debug("share scanned", metadata: ["files": "\(files.count)"])
         return true
     }
@@ -100,8 +172,8 @@ public final class Share: Sendable {
     /// Records the digest of a file this peer just downloaded and verified into the folder, so that
     /// the next scan shares it without hashing it again.
     public func rememberVerified(path: String, digest: ContentDigest) {
-        guard let cache, let real = Self.realPath(path), let info = Self.status(real) else { return }
-        try? cache.remember(digest, path: real, size: info.size, modified: info.modified)
+        guard cache != nil, let real = Self.realPath(path), let info = Self.status(real) else { return }
+        _ = withCache { try $0.remember(digest, path: real, size: info.size, modified: info.modified) }
     }
 
     private enum Examination {
@@ -134,12 +206,12 @@ public final class Share: Sendable {
         if let known = previous.files[name], known.path == real, known.size == info.size, known.modified == info.modified {
             return .shared(known)
         }
-        if let digest = try? cache?.digest(path: real, size: info.size, modified: info.modified) {
+        if let digest = withCache({ try $0.digest(path: real, size: info.size, modified: info.modified) }) {
             return .shared(SharedFile(name: name, size: info.size, digest: digest, path: real, modified: info.modified))
         }
         let digest: ContentDigest
         do {
-            digest = try ContentHasher.digest(ofFileAt: real)
+            digest = try hasher(real)
         } catch {
             return .skipped(error.message)
         }
@@ -147,7 +219,7 @@ public final class Share: Sendable {
         guard let after = Self.status(real), after.size == info.size, after.modified == info.modified else {
             return .ignored
         }
-        try? cache?.remember(digest, path: real, size: info.size, modified: info.modified)
+        _ = withCache { try $0.remember(digest, path: real, size: info.size, modified: info.modified) }
         logger.debug("hashed", metadata: ["file": "\(raw)", "size": "\(info.size)"])
         return .shared(SharedFile(name: name, size: info.size, digest: digest, path: real, modified: info.modified))
     }

@@ -1,32 +1,48 @@
 import FerryWire
+import NIOConcurrencyHelpers
 import NIOCore
-import NIOExtras
 import NIOPosix
 
 /// One control connection to the tracker: requests go out in order and each gets its whole reply.
 ///
-/// The pipeline is `LineFrameDecoder` → ``TrackerReplyHandler`` → NIOExtras' `RequestResponseHandler`,
-/// so replies are matched to requests by order, as the protocol promises.
+/// The pipeline is `LineFrameDecoder` → ``TrackerReplyHandler`` → ``TrackerRequestHandler``, so
+/// replies are matched to requests by order, as the protocol promises. Every request ends within
+/// ``replyTimeout``: with its reply, or with an error that says why (the tracker closed the
+/// connection, sent `421`, reset it, or did not answer in time).
 public final class TrackerConnection: Sendable {
-    /// How long a reply may take before the connection is taken for dead.
+    /// How long a reply may take before the connection is taken for dead (the documented limit).
     public static let replyTimeout: Duration = .seconds(10)
+    /// How long `QUIT` may take when leaving: leaving must not hold up a shutdown.
+    public static let quitTimeout: Duration = .seconds(1)
+    /// How long connecting may take.
+    public static let connectTimeout: Duration = .seconds(5)
 
     private let channel: any Channel
+    private let replyTimeout: Duration
+    private let ending: NIOLockedValueBox<PeerError?>
 
-    private init(channel: any Channel) {
+    private init(channel: any Channel, replyTimeout: Duration, ending: NIOLockedValueBox<PeerError?>) {
         self.channel = channel
+        self.replyTimeout = replyTimeout
+        self.ending = ending
     }
 
+    /// Why the connection ended, once it has: the tracker closed it, said `421 …`, broke the protocol.
+    public var endReason: PeerError? { ending.withLockedValue { $0 } }
+
     /// Connects to `server`. When `localHost` is a specific address the connection leaves from it (so
-    /// the tracker records that address); `sourcePort` binds the local port too.
+    /// the tracker records that address); `sourcePort` binds the local port too. `replyTimeout` is
+    /// how long each request may wait for its reply (tests shorten it).
     public static func connect(
         to server: Endpoint,
         localHost: String? = nil,
         sourcePort: Int? = nil,
+        replyTimeout: Duration = TrackerConnection.replyTimeout,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TrackerConnection {
+        let ending = NIOLockedValueBox<PeerError?>(nil)
         var bootstrap = ClientBootstrap(group: group)
-            .connectTimeout(.seconds(5))
+            .connectTimeout(TimeAmount(connectTimeout))
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
@@ -35,7 +51,7 @@ public final class TrackerConnection: Sendable {
                     try sync.addHandler(ByteToMessageHandler(
                         LineFrameDecoder(maximumLineLength: TrackerLimits.maximumLineLength)))
                     try sync.addHandler(TrackerReplyHandler())
-                    try sync.addHandler(RequestResponseHandler<ByteBuffer, TrackerReply>())
+                    try sync.addHandler(TrackerRequestHandler { reason in ending.withLockedValue { $0 = reason } })
                 }
             }
         let bindHost = localHost.flatMap { $0 == "0.0.0.0" || $0 == "::" ? nil : $0 }
@@ -45,30 +61,43 @@ public final class TrackerConnection: Sendable {
         }
         do {
             let channel = try await bootstrap.connect(host: server.host, port: server.port).get()
-            return TrackerConnection(channel: channel)
+            return TrackerConnection(channel: channel, replyTimeout: replyTimeout, ending: ending)
         } catch {
             throw PeerError(.trackerUnavailable,
-                            "cannot reach the tracker at \(server): \(describe(connectError: error, timeout: .seconds(5)))")
+                            "cannot reach the tracker at \(server): \(describe(connectError: error, timeout: TimeAmount(connectTimeout)))")
         }
     }
 
-    /// Sends `lines` as one request and waits for the reply.
+    /// Sends `lines` as one request and waits for the reply, at most ``replyTimeout``: past it the
+    /// connection is closed and the request fails with `tracker_unavailable`.
     public func send(_ lines: [String]) async throws -> TrackerReply {
+        try await send(lines, timeout: replyTimeout)
+    }
+
+    private func send(_ lines: [String], timeout: Duration) async throws -> TrackerReply {
         var buffer = channel.allocator.buffer(capacity: lines.reduce(0) { $0 + $1.utf8.count + 1 })
         for line in lines {
             buffer.writeString(line)
             buffer.writeInteger(UInt8(ascii: "\n"))
         }
-        let promise = channel.eventLoop.makePromise(of: TrackerReply.self)
-        channel.writeAndFlush((buffer, promise), promise: nil)
-        let future = promise.futureResult
         let channel = self.channel
-        do {
-            return try await withTimeout(Self.replyTimeout) { try await future.get() }
-        } catch is TimeoutError {
-            channel.close(promise: nil)
-            throw PeerError(.trackerUnavailable, "the tracker did not answer within \(Self.replyTimeout)")
+        let reply = channel.eventLoop.makePromise(of: TrackerReply.self)
+        // The deadline is a timer on the event loop, so it holds whatever the tracker does.
+        reply.failAfter(TimeAmount(timeout),
+                        with: PeerError(.trackerUnavailable, "the tracker did not answer within \(timeout.spoken)"),
+                        onTimeout: { channel.close(promise: nil) })
+        // A write that cannot go out (the connection is gone) fails the reply with the reason.
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { error in
+            reply.fail(error as? PeerError ?? TrackerRequestHandler.closedByTracker)
         }
+        channel.writeAndFlush(TrackerRequestHandler.Request(bytes: buffer, reply: reply), promise: written)
+        let answer = try await reply.valueCancellingOnTaskCancel()
+        // 421 ends the connection whatever was asked.
+        if answer.final.status == .closing {
+            throw PeerError(.trackerUnavailable, "the tracker closed the connection: \(answer.final.line)")
+        }
+        return answer
     }
 
     /// Sends one request and waits for its reply, which must report success.
@@ -110,12 +139,18 @@ public final class TrackerConnection: Sendable {
         try? await channel.closeFuture.get()
     }
 
+    /// Closes at once, without `QUIT`.
+    func abort() {
+        channel.close(promise: nil)
+    }
+
     public var isActive: Bool { channel.isActive }
 
-    /// Says `QUIT` (best effort) and closes.
+    /// Says `QUIT` (best effort, at most ``quitTimeout``) and closes. A cancelled task closes at once,
+    /// as a killed process would.
     public func close() async {
-        if channel.isActive {
-            _ = try? await withTimeout(.seconds(1)) { [self] in try await send([TrackerRequest.quit.line]) }
+        if channel.isActive, !Task.isCancelled {
+            _ = try? await send([TrackerRequest.quit.line], timeout: Self.quitTimeout)
         }
         try? await channel.close()
     }

@@ -7,8 +7,13 @@ import ServiceLifecycle
 
 /// The peer's lasting control session with the tracker: connects, says `HELLO`, announces the share,
 /// sends heartbeats, announces changes of the share as `ADD`/`REMOVE`, and reconnects with capped
-/// exponential backoff (at most ``maximumBackoff``) when the tracker goes away, announcing the whole
-/// share again.
+/// exponential backoff (at most ``maximumBackoff``) when the tracker goes away (it closed the
+/// connection, said `421`, reset it, or stopped answering within the reply timeout), announcing the
+/// whole share again.
+///
+/// It says `HELLO` only once `waitUntilReady` returns: a peer registers after its servers are bound,
+/// so a peer that cannot serve never shows up in the index. On graceful shutdown it says `QUIT`
+/// (unregistering at once) before it closes; when cancelled outright it just closes.
 public final class TrackerSession: Service, Sendable, CustomStringConvertible {
     public struct Configuration: Sendable {
         public var server: Endpoint
@@ -18,31 +23,64 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
         /// The ports this peer serves files on, as announced.
         public var tcpPort: Int
         public var udpPort: Int
+        /// How often the peer says `PING` (the tracker drops a peer silent for its heartbeat timeout).
+        public var heartbeatInterval: Duration
+        /// How long each request may wait for its reply before the connection is taken for dead.
+        public var replyTimeout: Duration
 
-        public init(server: Endpoint, localHost: String? = nil, sourcePort: Int? = nil, tcpPort: Int, udpPort: Int) {
+        public init(server: Endpoint, localHost: String? = nil, sourcePort: Int? = nil, tcpPort: Int, udpPort: Int,
+                    heartbeatInterval: Duration = .seconds(TrackerLimits.heartbeatInterval),
+                    replyTimeout: Duration = TrackerConnection.replyTimeout) {
             self.server = server
             self.localHost = localHost
             self.sourcePort = sourcePort
             self.tcpPort = tcpPort
             self.udpPort = udpPort
+            self.heartbeatInterval = heartbeatInterval
+            self.replyTimeout = replyTimeout
         }
     }
 
+    /// What the session did, for displays and tests.
+    public enum Event: Sendable, Equatable {
+        /// `HELLO` was accepted; the tracker sees the peer as `seenAs`.
+        case registered(seenAs: String)
+        /// The whole share was announced (`UPDATE`), `files` files.
+        case announced(files: Int)
+        /// A `PING` was answered.
+        case heartbeat
+        /// The connection ended; the session reconnects.
+        case lost(reason: String)
+        /// Graceful shutdown: `QUIT` was said and the connection closed.
+        case left
+    }
+
     public static let maximumBackoff: Duration = .seconds(5)
+    static let initialBackoff: Duration = .milliseconds(250)
     static let tick: Duration = .milliseconds(500)
 
     private let configuration: Configuration
     private let share: Share?
     private let logger: Logger
     private let group: any EventLoopGroup
+    private let waitUntilReady: @Sendable () async throws -> Void
+    private let events: @Sendable (Event) -> Void
     private let current = NIOLockedValueBox<TrackerConnection?>(nil)
 
+    /// - Parameters:
+    ///   - waitUntilReady: returns when the peer may register (its servers are bound); throws if it
+    ///     never may.
+    ///   - events: called as the session registers, announces, hears heartbeats and loses the tracker.
     public init(configuration: Configuration, share: Share?, logger: Logger,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                waitUntilReady: @escaping @Sendable () async throws -> Void = {},
+                events: @escaping @Sendable (Event) -> Void = { _ in }) {
         self.configuration = configuration
         self.share = share
         self.logger = logger
         self.group = group
+        self.waitUntilReady = waitUntilReady
+        self.events = events
     }
 
     /// The live connection, or an error that says the tracker is out of reach.
@@ -68,11 +106,18 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
     public var description: String { "TrackerSession(\(configuration.server))" }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown { [self] in await connectLoop() }
+        await cancelWhenGracefulShutdown { [self] in
+            do {
+                try await waitUntilReady()
+            } catch {
+                return  // stopped before the peer could serve: it never registers
+            }
+            await connectLoop()
+        }
     }
 
     private func connectLoop() async {
-        var backoff: Duration = .milliseconds(250)
+        var backoff = Self.initialBackoff
         var everConnected = false
         var failuresLogged = false
         while !Task.isCancelled {
@@ -80,14 +125,15 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
             do {
                 let connection = try await TrackerConnection.connect(
                     to: configuration.server, localHost: configuration.localHost,
-                    sourcePort: configuration.sourcePort, group: group)
+                    sourcePort: configuration.sourcePort, replyTimeout: configuration.replyTimeout, group: group)
                 attempt = connection
                 let seenAs = try await connection.hello(tcpPort: configuration.tcpPort, udpPort: configuration.udpPort)
                 logger.notice(everConnected ? "reconnected to the tracker" : "connected to the tracker",
                               metadata: ["tracker": "\(configuration.server)", "seen-as": "\(seenAs)"])
+                events(.registered(seenAs: seenAs))
                 everConnected = true
                 failuresLogged = false
-                backoff = .milliseconds(250)
+                backoff = Self.initialBackoff
             } catch {
                 await attempt?.close()
                 if Task.isCancelled { return }
@@ -100,47 +146,69 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
                 backoff = min(backoff * 2, Self.maximumBackoff)
                 continue
             }
-            await serve(attempt!)
+            let reason = await serve(attempt!)
             current.withLockedValue { $0 = nil }
             if Task.isCancelled { return }
-            logger.warning("lost the tracker; reconnecting", metadata: ["tracker": "\(configuration.server)"])
+            logger.warning("lost the tracker; reconnecting", metadata: ["tracker": "\(configuration.server)", "reason": "\(reason)"])
+            events(.lost(reason: reason))
             try? await Task.sleep(for: backoff)
         }
     }
 
-    /// Announces and keeps the connection alive until it closes or the task is cancelled.
-    private func serve(_ connection: TrackerConnection) async {
+    /// Announces and keeps the connection alive until it closes or the task is cancelled; returns why
+    /// it ended.
+    private func serve(_ connection: TrackerConnection) async -> String {
+        let failure = NIOLockedValueBox<String?>(nil)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await connection.closed() }
             group.addTask { [self] in
-                var announced: ShareSnapshot?
-                var announcedVersion = -1
-                var sinceHeartbeat: Duration = .zero
                 do {
-                    while !Task.isCancelled {
-                        if let share, share.version != announcedVersion {
-                            announcedVersion = share.version
-                            announced = try await announce(share.snapshot, since: announced, on: connection)
-                            if current.withLockedValue({ $0 }) == nil { current.withLockedValue { $0 = connection } }
-                        } else if share == nil, current.withLockedValue({ $0 }) == nil {
-                            current.withLockedValue { $0 = connection }
-                        }
-                        try await Task.sleep(for: Self.tick)
-                        sinceHeartbeat += Self.tick
-                        if sinceHeartbeat >= .seconds(TrackerLimits.heartbeatInterval) {
-                            sinceHeartbeat = .zero
-                            _ = try await connection.send(.ping)
-                        }
-                    }
+                    try await keepAlive(connection)
                 } catch {
+                    if !(error is CancellationError) { failure.withLockedValue { $0 = "\(error)" } }
                     if !Task.isCancelled {
                         logger.debug("tracker session error", metadata: ["error": "\(error)"])
                     }
                 }
-                await connection.close()
+                // Every way out closes the connection, which ends the other child.
+                if Task.isShuttingDownGracefully {
+                    // Cancelled by graceful shutdown: say QUIT from a task that is not cancelled, so
+                    // that the tracker forgets this peer at once.
+                    await Task { await connection.close() }.value
+                    events(.left)
+                } else {
+                    await connection.close()
+                }
             }
             await group.next()
             group.cancelAll()
+        }
+        // Our own failure (a reply timeout) first; else what the tracker did to the connection.
+        return failure.withLockedValue { $0 }
+            ?? connection.endReason?.message
+            ?? TrackerRequestHandler.closedByTracker.message
+    }
+
+    /// Announces the share (all of it first, then its changes) and says `PING` every heartbeat
+    /// interval; throws when the connection fails.
+    private func keepAlive(_ connection: TrackerConnection) async throws {
+        var announced: ShareSnapshot?
+        var announcedVersion = -1
+        var sinceHeartbeat: Duration = .zero
+        let tick = min(Self.tick, configuration.heartbeatInterval)
+        while !Task.isCancelled {
+            if let share, share.version != announcedVersion {
+                announcedVersion = share.version
+                announced = try await announce(share.snapshot, since: announced, on: connection)
+            }
+            if current.withLockedValue({ $0 }) !== connection { current.withLockedValue { $0 = connection } }
+            try await Task.sleep(for: tick)
+            sinceHeartbeat += tick
+            if sinceHeartbeat >= configuration.heartbeatInterval {
+                sinceHeartbeat = .zero
+                _ = try await connection.send(.ping)
+                events(.heartbeat)
+            }
         }
     }
 
@@ -151,6 +219,7 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
                 logger.warning("the tracker refused a file", metadata: ["reason": "\(refused.text)"])
             }
             logger.notice("announced \(snapshot.files.count) file\(snapshot.files.count == 1 ? "" : "s")")
+            events(.announced(files: snapshot.files.count))
             return snapshot
         }
         let (added, removed) = snapshot.changes(since: old)

@@ -1,0 +1,104 @@
+@testable import FerryPeer
+import FerryTestSupport
+import FerryWire
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Two peers on one machine share the default hash cache file. Issue 8, failure 2: opening a fresh
+/// cache from two peers at once failed with `SQLite error 5: database is locked`.
+@Suite("HashCache: one file, several peers")
+struct HashCacheConcurrencyTests {
+    /// How many caches open the one file at once, and how many writes each makes.
+    static let openers = 4
+    static let writesEach = 50
+
+    @Test("caches opened and written at once on one fresh file all succeed", arguments: 0..<5)
+    func concurrentOpenAndWrite(round: Int) async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.path + "/hashes.sqlite"
+        // Threads of their own, released together, so that the opens really overlap.
+        let start = DispatchSemaphore(value: 0)
+        let results = await withTaskGroup(of: String?.self) { group in
+            for opener in 0..<Self.openers {
+                group.addTask {
+                    await withCheckedContinuation { continuation in
+                        Thread {
+                            start.wait()
+                            continuation.resume(returning: Self.openAndWrite(path: path, opener: opener))
+                        }.start()
+                    }
+                }
+            }
+            for _ in 0..<Self.openers { start.signal() }
+            var failures: [String] = []
+            for await result in group { if let result { failures.append(result) } }
+            return failures
+        }
+        #expect(results == [], "round \(round)")
+        let reopened = try HashCache(path: path)
+        for opener in 0..<Self.openers {
+            for write in 0..<Self.writesEach {
+                #expect(try reopened.digest(path: "/s/\(opener)-\(write)", size: 3, modified: Int64(write)) == sha(Vectors.abc))
+            }
+        }
+        try reopened.close()
+    }
+
+    /// Opens a cache on `path` and writes to it; returns the error, if any, as text.
+    static func openAndWrite(path: String, opener: Int) -> String? {
+        do {
+            let cache = try HashCache(path: path)
+            for write in 0..<writesEach {
+                try cache.remember(sha(Vectors.abc), path: "/s/\(opener)-\(write)", size: 3, modified: Int64(write))
+                _ = try cache.digest(path: "/s/\(opener)-\(write)", size: 3, modified: Int64(write))
+            }
+            try cache.close()
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test("a cache that cannot be written is logged once and the share is hashed without it")
+    func unwritableCacheIsSkipped() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        try folder.write("a.txt", "abc")
+        try folder.write("b.txt", "ab")
+        let cacheFolder = try TemporaryFolder()
+        defer { cacheFolder.remove() }
+        let cache = try HashCache(path: cacheFolder.path + "/hashes.sqlite")
+        try cache.close()  // every use now fails, as a cache on a broken disk would
+        let recorder = LogRecorder()
+        let share = try Share(folder: folder.path, cache: cache, logger: recorder.logger)
+        share.rescan()
+        #expect(share.file(named: fileName("a.txt"))?.digest == sha(Vectors.abc))
+        #expect(share.file(named: fileName("b.txt"))?.digest == sha(Vectors.ab))
+        try folder.write("c.txt", "hello world")
+        share.rescan()
+        #expect(share.file(named: fileName("c.txt"))?.digest == sha(Vectors.helloWorld))
+        let cacheWarnings = recorder.warnings().filter { $0.contains("hash cache") }
+        #expect(cacheWarnings.count == 1, "\(recorder.warnings())")
+    }
+
+    @Test("a cache path that cannot be opened gives a peer that hashes without a cache")
+    func unopenableCacheIsSkipped() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        try folder.write("a.txt", "abc")
+        let recorder = LogRecorder()
+        let cache = HashCache.openOrLog(path: folder.path + "/no/such/folder/hashes.sqlite", logger: recorder.logger)
+        #expect(cache == nil)
+        #expect(recorder.warnings().count == 1)
+        let share = try Share(folder: folder.path, cache: cache, logger: recorder.logger)
+        share.rescan()
+        #expect(share.file(named: fileName("a.txt"))?.digest == sha(Vectors.abc))
+    }
+}
