@@ -29,7 +29,7 @@ struct UDPFetcherTests {
         // An IPv4 socket cannot connect to an IPv6 server: the setup fails after the bind.
         let fetcher = UDPFetcher(localHost: local)
         for _ in 0..<3 {
-            let part = try PartFile(folder: folder.path, name: name, digest: digest, expectedSize: 3)
+            let part = try await PartFile.open(folder: folder.path, name: name, digest: digest, expectedSize: 3)
             let result = await fetcher.fetch(name, size: 3, digest: digest,
                                              from: Holder(host: "::1", tcpPort: 9, udpPort: 9), into: part) { _ in }
             #expect(result.error == .connectFailed)
@@ -55,7 +55,7 @@ struct UDPFetcherTests {
         let serving = Task { try await server.run() }
         defer { serving.cancel() }
         let port = try await listening.futureResult.get()
-        let part = try PartFile(folder: downloads, name: file.name, digest: file.digest, expectedSize: file.size)
+        let part = try await PartFile.open(folder: downloads, name: file.name, digest: file.digest, expectedSize: file.size)
         let result = await UDPFetcher(localHost: "::").fetch(
             file.name, size: file.size, digest: file.digest,
             from: Holder(host: "127.0.0.1", tcpPort: UInt16(port), udpPort: UInt16(port)), into: part) { _ in }
@@ -82,7 +82,7 @@ extension UDPFetcherTests {
         let serving = Task { try await server.run() }
         defer { serving.cancel() }
         let port = try await listening.futureResult.get()
-        let part = try PartFile(folder: downloads, name: file.name, digest: file.digest, expectedSize: file.size)
+        let part = try await PartFile.open(folder: downloads, name: file.name, digest: file.digest, expectedSize: file.size)
         var truncated = false
         // An idle timeout far beyond the test's patience: only the server's CLOSE ends this early.
         let fetcher = UDPFetcher(configuration: UDPConfiguration(idleTimeout: .seconds(600)))

@@ -29,7 +29,7 @@ struct UDPFileServerTests {
         let running = Task { try await group.run() }
         defer { running.cancel() }
         let port = try await listening.futureResult.get()
-        let part = try PartFile(folder: downloads, name: file.name, digest: file.digest, expectedSize: file.size)
+        let part = try await PartFile.open(folder: downloads, name: file.name, digest: file.digest, expectedSize: file.size)
         let (started, startedContinuation) = AsyncStream.makeStream(of: Void.self)
         let fetching = Task {
             var told = false
