@@ -8,8 +8,11 @@ extension TrackerServer {
     /// does not read must not hold a closing connection open).
     static let closingLineGracePeriod = TimeAmount.seconds(1)
 
+    /// Lines of one connection handled before it lets other tasks run.
+    static let linesPerTurn = 64
+
     /// Serves one accepted connection, from admission to the last store write of its peer.
-    func serve(_ connection: NIOAsyncChannel<LineFrame, ByteBuffer>) async {
+    func serve(_ connection: NIOAsyncChannel<[LineFrame], ByteBuffer>) async {
         guard connections.take(connection) else { return }  // the clean-up at shutdown has it
         let channel = connection.channel
         let remote = channel.remoteAddress
@@ -42,16 +45,32 @@ extension TrackerServer {
                     group.addTask {
                         try await watch(handle, registered: registered, channel: channel, logger: logger)
                     }
-                    for try await frame in inbound {
-                        guard !handle.isSuperseded else { break }
+                    connection: for try await batch in inbound {
                         handle.heard(at: .now())
-                        guard let response = await conversation.handle(frame) else { continue }
+                        var replies = ByteBuffer()
+                        var close = false
+                        for (index, frame) in batch.enumerated() {
+                            guard !handle.isSuperseded else { break connection }
+                            // A batch of thousands of lines must not hold a thread of the concurrency
+                            // pool: other connections, new ones and heartbeats take their turn.
+                            if index > 0, index % Self.linesPerTurn == 0 { await Task.yield() }
+                            guard let response = await conversation.handle(frame) else { continue }
+                            Self.append(response.lines, to: &replies)
+                            if response.close {
+                                close = true
+                                break
+                            }
+                            if replies.readableBytes >= TrackerLimits.outboundBufferHighWaterMark {
+                                try await write(replies, to: outbound)
+                                replies.clear()
+                            }
+                        }
                         registered.withLockedValue { $0 = conversation.isRegistered }
                         guard !handle.isSuperseded else { break }
-                        // Suspends while the client leaves replies unread: its requests are not read
-                        // meanwhile (backpressure), and other connections go on.
-                        try await outbound.write(Self.encode(response.lines))
-                        if response.close { break }
+                        // One write for the whole batch. It suspends while the client leaves replies
+                        // unread: its requests are not read meanwhile (backpressure), others go on.
+                        if replies.readableBytes > 0 { try await write(replies, to: outbound) }
+                        if close { break }
                     }
                     group.cancelAll()
                 }
@@ -63,6 +82,13 @@ extension TrackerServer {
         // Even when the server is being cancelled, the peer must leave the index.
         let finished = conversation
         await Task { await finished.finish() }.value
+    }
+
+    /// Writes replies, counted in ``Statistics/waitingForReader`` while the client does not read them.
+    private func write(_ replies: ByteBuffer, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
+        writesInProgress.withLockedValue { $0 += 1 }
+        defer { writesInProgress.withLockedValue { $0 -= 1 } }
+        try await outbound.write(replies)
     }
 
     /// Closes the connection when it stays silent too long: the heartbeat timeout for a registered

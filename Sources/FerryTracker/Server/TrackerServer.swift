@@ -74,8 +74,11 @@ public struct TrackerServer: Service, CustomStringConvertible {
         public var endpoints: Int
         /// Bytes held by pending `UPDATE`s.
         public var pendingUpdateBytes: Int
+        /// Connections whose replies wait for the client to read (not read meanwhile).
+        public var waitingForReader: Int
 
-        public init(connections: Int, addresses: Int, unserved: Int, endpoints: Int, pendingUpdateBytes: Int) {
+        public init(connections: Int, addresses: Int, unserved: Int, endpoints: Int, pendingUpdateBytes: Int, waitingForReader: Int = 0) {
+            self.waitingForReader = waitingForReader
             self.connections = connections
             self.addresses = addresses
             self.unserved = unserved
@@ -92,6 +95,7 @@ public struct TrackerServer: Service, CustomStringConvertible {
     let connections: TrackerConnections
     let endpoints: PeerEndpointTable
     let updateBudget = ByteBudget(limit: TrackerLimits.maximumPendingUpdateBytesInAll)
+    let writesInProgress = NIOLockedValueBox(0)
 
     /// - Parameter onListening: called once with the bound address (useful with port 0).
     public init(
@@ -116,7 +120,8 @@ public struct TrackerServer: Service, CustomStringConvertible {
         let counts = connections.counts
         return Statistics(
             connections: counts.connections, addresses: counts.addresses, unserved: counts.unserved,
-            endpoints: endpoints.count, pendingUpdateBytes: updateBudget.inUse)
+            endpoints: endpoints.count, pendingUpdateBytes: updateBudget.inUse,
+            waitingForReader: writesInProgress.withLockedValue { $0 })
     }
 
     public func run() async throws {
@@ -126,17 +131,21 @@ public struct TrackerServer: Service, CustomStringConvertible {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.backlog, value: 256)
             .childChannelOption(.socketOption(.so_keepalive), value: 1)
+            .childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(TrackerLimits.socketSendBufferSize))
+            .childChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(TrackerLimits.socketReceiveBufferSize))
             .childChannelOption(.writeBufferWaterMark, value: .init(
                 low: TrackerLimits.outboundBufferLowWaterMark, high: TrackerLimits.outboundBufferHighWaterMark))
+            .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: TrackerLimits.receiveBufferSize))
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try connections.accept {
                         try channel.pipeline.syncOperations.addHandler(
                             ByteToMessageHandler(LineFrameDecoder(maximumLineLength: TrackerLimits.maximumLineLength)))
-                        return try NIOAsyncChannel<LineFrame, ByteBuffer>(
+                        try channel.pipeline.syncOperations.addHandler(LineFrameBatcher())
+                        return try NIOAsyncChannel<[LineFrame], ByteBuffer>(
                             wrappingChannelSynchronously: channel,
-                            configuration: .init(backPressureStrategy: .init(lowWatermark: 2, highWatermark: 8)))
+                            configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2)))
                     }
                 }
             }
@@ -171,21 +180,22 @@ public struct TrackerServer: Service, CustomStringConvertible {
     }
 
     /// Sends one `421` line and closes.
-    func refuse(_ connection: NIOAsyncChannel<LineFrame, ByteBuffer>, _ text: String) async {
+    func refuse(_ connection: NIOAsyncChannel<[LineFrame], ByteBuffer>, _ text: String) async {
         try? await connection.executeThenClose { _, outbound in
             try await outbound.write(Self.encode([TrackerReplyLine(status: .closing, isFinal: true, text: text)]))
         }
     }
 
     static func encode(_ lines: [TrackerReplyLine]) -> ByteBuffer {
-        var size = 0
-        for line in lines { size += line.text.utf8.count + 5 }
         var buffer = ByteBuffer()
-        buffer.reserveCapacity(size)
+        append(lines, to: &buffer)
+        return buffer
+    }
+
+    static func append(_ lines: [TrackerReplyLine], to buffer: inout ByteBuffer) {
         for line in lines {
             buffer.writeString(line.line)
             buffer.writeInteger(UInt8(ascii: "\n"))
         }
-        return buffer
     }
 }

@@ -47,9 +47,17 @@ public enum TrackerLimits {
     public static let maximumRefusedLinesPerUpdate = 100
     /// Bytes of replies a tracker queues for one connection before it stops reading that connection's
     /// requests until the client reads its replies (backpressure).
-    public static let outboundBufferHighWaterMark = 64 << 10
+    public static let outboundBufferHighWaterMark = 32 << 10
     /// The queue length, in bytes, below which a stopped connection is read again.
-    public static let outboundBufferLowWaterMark = 16 << 10
+    public static let outboundBufferLowWaterMark = 8 << 10
     /// Bytes the tracker reads from one connection at a time.
     public static let receiveBufferSize = 8 << 10
+    /// The kernel's send buffer for one tracker connection (`SO_SNDBUF`). Fixed and small, so that a
+    /// client that does not read holds at most this much of replies in the kernel, plus
+    /// ``outboundBufferHighWaterMark`` in the tracker, before the tracker stops reading it; the kernel's
+    /// automatic tuning would let it grow to megabytes, each reply costing the tracker work first.
+    public static let socketSendBufferSize = 32 << 10
+    /// The kernel's receive buffer for one tracker connection (`SO_RCVBUF`): requests waiting there
+    /// cost no work until the tracker reads them.
+    public static let socketReceiveBufferSize = 128 << 10
 }
