@@ -98,11 +98,21 @@ public final class PeerNode: Sendable {
     /// Runs `group` (made from ``serviceGroupConfiguration(serveFiles:also:onListening:)``), then
     /// closes the hash cache so that its writes are in the file.
     public func run(_ group: ServiceGroup) async throws {
-        defer {
-            readiness.finish()
-            share.closeCache()
+        do {
+            try await group.run()
+        } catch {
+            await finish()
+            throw error
         }
-        try await group.run()
+        await finish()
+    }
+
+    /// Ends any wait for readiness and closes the hash cache on the thread pool (it checkpoints: disk
+    /// work), from a task that a cancelled caller does not cancel.
+    private func finish() async {
+        readiness.finish()
+        let share = self.share
+        await Task { _ = try? await NIOThreadPool.singleton.runIfActive { share.closeCache() } }.value
     }
 
     /// Checks the share folder; nothing else is read or bound until the peer runs. The hash cache is

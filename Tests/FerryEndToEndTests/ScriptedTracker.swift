@@ -93,7 +93,8 @@ final class ScriptedTracker: Sendable {
     func supersede(_ index: Int, text: String = "superseded by a new session from the same address") async throws {
         guard let channel = state.withLockedValue({ $0.channels[index] }) else { return }
         try await channel.writeAndFlush(ByteBuffer(string: "421 \(text)\n"))
-        try? await channel.close()  // the peer may close first
+        // Half-close: the serving loop reads until the peer closes, so no reset can swallow the line.
+        try? await channel.close(mode: .output)
     }
 
     func stop() async {
@@ -109,8 +110,12 @@ final class ScriptedTracker: Sendable {
             case .closeAtOnce:
                 return
             case .say421AndClose:
+                // Closed the way a tracker should: the line, then the write side, then whatever the
+                // client still sends is read until it closes (closing with unread input would send a
+                // reset, and the client could lose the line).
                 try await outbound.write(ByteBuffer(string: "421 too many connections; try again later\n"))
-                return
+                try await connection.channel.close(mode: .output)
+                for try await _ in inbound {}
             case .reset:
                 if let options = connection.channel as? any SocketOptionProvider {
                     try await options.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()

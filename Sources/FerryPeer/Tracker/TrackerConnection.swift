@@ -95,7 +95,7 @@ public final class TrackerConnection: Sendable {
         let answer = try await reply.valueCancellingOnTaskCancel()
         // 421 ends the connection whatever was asked.
         if answer.final.status == .closing {
-            throw PeerError(.trackerUnavailable, "the tracker closed the connection: \(answer.final.line)")
+            throw TrackerRequestHandler.closing(answer)
         }
         return answer
     }

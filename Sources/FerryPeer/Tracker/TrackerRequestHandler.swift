@@ -55,11 +55,16 @@ final class TrackerRequestHandler: ChannelDuplexHandler {
         guard ended == nil else { return }
         if let promise = pending.popFirst() {
             promise.succeed(reply)
+            // A 421 answers the request and ends the connection: it is the reason for what follows.
+            if reply.final.status == .closing {
+                end(Self.closing(reply))
+                context.close(promise: nil)
+            }
             return
         }
         // Nothing was asked: the tracker is telling us it is closing (421), or breaking the protocol.
         let reason = reply.final.status == .closing
-            ? PeerError(.trackerUnavailable, "the tracker closed the connection: \(reply.final.line)")
+            ? Self.closing(reply)
             : PeerError(.trackerProtocol, "the tracker sent a reply nobody asked for: \(reply.final.line)")
         end(reason)
         context.close(promise: nil)
@@ -80,6 +85,11 @@ final class TrackerRequestHandler: ChannelDuplexHandler {
     }
 
     static let closedByTracker = PeerError(.trackerUnavailable, "the tracker closed the connection")
+
+    /// The reason for a connection the tracker ended with `421 …`.
+    static func closing(_ reply: TrackerReply) -> PeerError {
+        PeerError(.trackerUnavailable, "the tracker closed the connection: \(reply.final.line)")
+    }
 
     /// A plain sentence for an error on the connection.
     static func reason(for error: any Error) -> PeerError {
