@@ -30,6 +30,16 @@ struct ConnectionLedgerTests {
         #expect(ledger.addressCount == 0)
     }
 
+    @Test("over the total, a caller making room may admit; the per-address cap still holds")
+    func overTotal() {
+        var ledger = ConnectionLedger(maximumPerAddress: 1, maximumTotal: 1)
+        #expect(ledger.admit("a") == nil)
+        #expect(ledger.admit("b") == .server(limit: 1))
+        #expect(ledger.admit("b", overTotal: true) == nil)
+        #expect(ledger.admit("b", overTotal: true) == .address(limit: 1))
+        #expect(ledger.total == 2)
+    }
+
     @Test("a refused address records nothing")
     func refusalRecordsNothing() {
         var ledger = ConnectionLedger(maximumPerAddress: 1, maximumTotal: 1)
@@ -78,33 +88,57 @@ struct ServerUnderTest {
 
 @Suite("FileServer: caps, timeouts, truncation and shutdown over loopback")
 struct FileServerTests {
-    @Test("connections over the per-address cap and over the total get 503 busy and are closed; others are served")
-    func connectionCaps() async throws {
+    @Test("connections over the per-address cap get 503 busy and are closed; others are served")
+    func perAddressCap() async throws {
         var limits = FileServer.Limits()
         limits.maximumConnectionsPerAddress = 2
-        limits.maximumConnections = 3
         let server = try await ServerUnderTest.start(limits: limits, files: ["small": Array("hello".utf8)])
         defer { Task { await server.stop() } }
-        // Two silent connections from one address, one from another: all admitted.
         let first = try await server.connect(from: 2)
         let second = try await server.connect(from: 2)
-        let third = try await server.connect(from: 3)
-        // The same address again: over its cap.
         let overAddress = try await server.connect(from: 2)
         let addressReply = try await overAddress.readLine()
         #expect(addressReply?.hasPrefix("503 busy: 2 connections from your address") == true, "\(addressReply ?? "closed")")
         #expect(try await overAddress.waitForClose())
-        // A new address: over the total.
-        let overTotal = try await server.connect(from: 4)
-        let totalReply = try await overTotal.readLine()
-        #expect(totalReply?.hasPrefix("503 busy: 3 connections open") == true, "\(totalReply ?? "closed")")
-        #expect(try await overTotal.waitForClose())
-        // One closes: a new address is served again.
-        await third.close()
-        let reply = try #require(try await eventuallyServed(server, from: 5))
-        #expect(reply.hasPrefix("200 "), "\(reply)")
+        // Another address is served meanwhile.
+        let other = try await server.connect(from: 3)
+        try await other.send("GET 0 * \"small\"\n")
+        #expect(try await other.readLine()?.hasPrefix("200 ") == true)
+        // One closes: the address has room again.
         await first.close()
+        let reply = try #require(try await eventuallyServed(server, from: 2))
+        #expect(reply.hasPrefix("200 "), "\(reply)")
         await second.close()
+        await other.close()
+    }
+
+    @Test("at the total cap a new client takes the place of the oldest silent connection; when all have asked, 503 busy")
+    func totalCapMakesRoomForNewClients() async throws {
+        var limits = FileServer.Limits()
+        limits.maximumConnections = 3
+        let server = try await ServerUnderTest.start(limits: limits, files: ["small": Array("hello".utf8)])
+        defer { Task { await server.stop() } }
+        // Three silent connections fill the server.
+        var silent: [LoopbackClient] = []
+        for source in 2...4 { silent.append(try await server.connect(from: source)) }
+        // A client that asks at once is served; the oldest silent connection gave its place.
+        var asking: [LoopbackClient] = []
+        for source in 5...7 {
+            let client = try await server.connect(from: source)
+            try await client.send("GET 0 * \"small\"\n")
+            let line = try await client.readLine()
+            #expect(line?.hasPrefix("200 ") == true, "\(line ?? "closed")")
+            asking.append(client)          // kept open: the server waits for it to close
+        }
+        for client in silent {
+            #expect(try await client.waitForClose(), "a silent connection kept its place")
+        }
+        // Every place is held by a client that asked: a new one is refused.
+        let refused = try await server.connect(from: 8)
+        let line = try await refused.readLine()
+        #expect(line?.hasPrefix("503 busy: 3 connections open") == true, "\(line ?? "closed")")
+        #expect(try await refused.waitForClose())
+        for client in asking { await client.close() }
     }
 
     /// Asks for `small` from `source` until the server has released the closed connections' slots.

@@ -33,10 +33,13 @@ struct ConnectionLedger: Sendable {
     var addressCount: Int { perAddress.count }
 
     /// Admits a connection from `address`, or says why not (then nothing is recorded).
-    mutating func admit(_ address: String) -> Refusal? {
+    ///
+    /// - Parameter overTotal: admit even at the total cap (the caller makes room by closing
+    ///   another connection, whose release follows shortly); the per-address cap still holds.
+    mutating func admit(_ address: String, overTotal: Bool = false) -> Refusal? {
         let held = perAddress[address] ?? 0
         guard held < maximumPerAddress else { return .address(limit: maximumPerAddress) }
-        guard total < maximumTotal else { return .server(limit: maximumTotal) }
+        guard total < maximumTotal || overTotal else { return .server(limit: maximumTotal) }
         perAddress[address] = held + 1
         total += 1
         return nil

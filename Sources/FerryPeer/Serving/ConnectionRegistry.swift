@@ -5,10 +5,19 @@ import NIOCore
 /// The TCP file server's live connections: admission (the ``ConnectionLedger`` caps), upload slots,
 /// and shutdown, which closes the idle connections at once and the uploading ones after a grace
 /// period.
+///
+/// Room for new clients: at the total cap, a new connection takes the place of the oldest one
+/// still waiting for its request line (which is closed), so that a crowd of connections that send
+/// nothing or trickle (a slowloris from many addresses) delays nobody who asks at once. Only when
+/// every connection has sent its request is a new one refused.
 final class ConnectionRegistry: Sendable {
     private struct Entry {
         var channel: any Channel
         var uploading: Bool
+        /// Admission order, to find the oldest.
+        var sequence: UInt64
+        /// Still waiting for its request line (may give its place to a new connection).
+        var waitingForRequest = true
     }
 
     private struct State {
@@ -16,6 +25,7 @@ final class ConnectionRegistry: Sendable {
         var uploads = 0
         var entries: [ObjectIdentifier: Entry] = [:]
         var shuttingDown = false
+        var nextSequence: UInt64 = 0
     }
 
     private let maximumUploads: Int
@@ -35,19 +45,38 @@ final class ConnectionRegistry: Sendable {
     /// Admits a new connection from `host`, or returns the reply that refuses it (then it holds
     /// nothing and must not be released).
     func admit(_ channel: any Channel, host: String) -> FileProtocolError? {
-        state.withLockedValue { state in
+        let (refusal, evicted): (FileProtocolError?, (any Channel)?) = state.withLockedValue { state in
             guard !state.shuttingDown else {
-                return FileProtocolError(.busy, "busy: shutting down; try another peer")
+                return (FileProtocolError(.busy, "busy: shutting down; try another peer"), nil)
             }
-            switch state.ledger.admit(host) {
+            var evicted: (any Channel)?
+            var result = state.ledger.admit(host)
+            if case .server? = result, let oldest = state.entries.filter({ $0.value.waitingForRequest })
+                .min(by: { $0.value.sequence < $1.value.sequence }) {
+                // Make room: the oldest connection still without a request goes.
+                state.entries[oldest.key]!.waitingForRequest = false
+                evicted = oldest.value.channel
+                result = state.ledger.admit(host, overTotal: true)
+            }
+            switch result {
             case .address(let limit)?:
-                return FileProtocolError(.busy, "busy: \(limit) connections from your address already; close one or try later")
+                return (FileProtocolError(.busy, "busy: \(limit) connections from your address already; close one or try later"), nil)
             case .server(let limit)?:
-                return FileProtocolError(.busy, "busy: \(limit) connections open; try another peer")
+                return (FileProtocolError(.busy, "busy: \(limit) connections open; try another peer"), nil)
             case nil:
-                state.entries[ObjectIdentifier(channel)] = Entry(channel: channel, uploading: false)
-                return nil
+                state.nextSequence += 1
+                state.entries[ObjectIdentifier(channel)] = Entry(channel: channel, uploading: false, sequence: state.nextSequence)
+                return (nil, evicted)
             }
+        }
+        evicted?.close(promise: nil)
+        return refusal
+    }
+
+    /// Records that the connection's request line arrived: it keeps its place from now on.
+    func requestReceived(_ channel: any Channel) {
+        state.withLockedValue { state in
+            state.entries[ObjectIdentifier(channel)]?.waitingForRequest = false
         }
     }
 

@@ -19,7 +19,8 @@ import Darwin
 ///
 /// Limits (see ``Limits`` and docs/PROTOCOL.md), each refused with a reply line before anything is
 /// opened: at most ``Limits/maximumConnectionsPerAddress`` connections per client address and
-/// ``Limits/maximumConnections`` in all (`503 busy`, then closed); a whole request line within
+/// ``Limits/maximumConnections`` in all (`503 busy`, then closed; at the total cap a new connection
+/// first takes the place of the oldest one that has not sent its request); a whole request line within
 /// ``Limits/requestTimeout`` of connecting (`408`, then closed: a client trickling one byte a minute
 /// costs one connection slot for that long and nothing else); at most ``Limits/maximumUploads`` open
 /// files (`503 busy`, checked before the file is opened); a client that takes no bytes for
@@ -173,6 +174,7 @@ public struct FileServer: Service, CustomStringConvertible {
                 let frame = try await frames.next()
                 requestTimeout.cancel()
                 guard let frame else { return }
+                connections.requestReceived(channel)
                 do {
                     try await answer(frame, on: channel, outbound: outbound, frames: &frames, client: client)
                 } catch let refusal as FileProtocolError {
