@@ -11,6 +11,12 @@ let fuzzer: [SwiftSetting] = [
     .treatAllWarnings(as: .error),
 ]
 
+/// gold, the default linker on Linux, leaves the Swift objects' coverage counters out of the
+/// `__sancov_cntrs` table that libFuzzer reads (it then sees only the C code); lld keeps them.
+let fuzzerLinking: [LinkerSetting] = [
+    .unsafeFlags(["-use-ld=lld"]),
+]
+
 let package = Package(
     name: "FerryFuzz",
     platforms: [.macOS(.v15)],
@@ -32,7 +38,8 @@ let package = Package(
         .executableTarget(
             name: "FuzzTrackerRequest",
             dependencies: ["FuzzSupport", .product(name: "FerryWire", package: "Ferry")],
-            swiftSettings: fuzzer
+            swiftSettings: fuzzer,
+            linkerSettings: fuzzerLinking
         ),
         .executableTarget(
             name: "FuzzTrackerConversation",
@@ -42,17 +49,20 @@ let package = Package(
                 .product(name: "FerryTracker", package: "Ferry"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: fuzzer
+            swiftSettings: fuzzer,
+            linkerSettings: fuzzerLinking
         ),
         .executableTarget(
             name: "FuzzFileRequest",
             dependencies: ["FuzzSupport", .product(name: "FerryWire", package: "Ferry")],
-            swiftSettings: fuzzer
+            swiftSettings: fuzzer,
+            linkerSettings: fuzzerLinking
         ),
         .executableTarget(
             name: "FuzzTrackerReply",
             dependencies: ["FuzzSupport", .product(name: "FerryWire", package: "Ferry")],
-            swiftSettings: fuzzer
+            swiftSettings: fuzzer,
+            linkerSettings: fuzzerLinking
         ),
         .executableTarget(
             name: "FuzzUDPServer",
@@ -61,7 +71,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            swiftSettings: fuzzer
+            swiftSettings: fuzzer,
+            linkerSettings: fuzzerLinking
         ),
     ]
 )

@@ -95,7 +95,7 @@ struct PatternFile: UDPFileSource {
 }
 
 struct Provider: UDPFileProvider {
-    static let files: [String: UInt64] = ["a": 40_000, "empty": 0, "one": 1, "big": 3_000_000]
+    static let files: [String: UInt64] = ["a": 20_000, "empty": 0, "one": 1, "big": 300_000]
 
     func lookup(name: String) -> Result<any UDPFileSource, FerryUDPError> {
         guard let size = Self.files[name] else { return .failure(FerryUDPError(.notFound)) }
@@ -163,7 +163,7 @@ struct SimulatedLink {
     }
 
     mutating func run(_ input: inout ArraySlice<UInt8>) {
-        while let byte = input.popFirst(), steps < 2_000 {
+        while let byte = input.popFirst(), steps < 500 {
             steps += 1
             switch byte % 10 {
             case Operation.deliverToServer: deliverToServer(mask: nil)
@@ -179,7 +179,7 @@ struct SimulatedLink {
             }
         }
         // Let the link run cleanly for a while: whatever happened, the machines must stay sane.
-        for _ in 0..<200 {
+        for _ in 0..<50 {
             if toServer.isEmpty && toClient.isEmpty { tick(by: .milliseconds(200)) }
             deliverToServer(mask: nil)
             deliverToClient(mask: nil)
