@@ -113,7 +113,7 @@ struct DemoScenario {
             }
 
             let names = Self.files.map(\.name)
-            let holders = try await TrackerConnection.connect(to: server, localHost: "127.0.0.1")
+            let holders = try await TrackerLookupClient.connect(to: server, localHost: "127.0.0.1")
             say("\n" + bold("1. Asking the tracker") + " (like typing Send \(names.joined(separator: ", ")) at a peer):")
             let lookups = try await holders.lookup(names)
             say(TransferReport.lookupText(lookups).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))

@@ -302,7 +302,7 @@ extension EndToEndTests {
             await tracker.stop()
         }
 
-        @Test("the upload rate limit holds within 10 %")
+        @Test("the upload rate limit is never exceeded by more than 10 % (a loose check; the pacing arithmetic is tested on an injected clock)")
         func rateLimitHolds() async throws {
             let temporary = try TemporaryFolder()
             defer { temporary.remove() }
@@ -321,7 +321,8 @@ extension EndToEndTests {
             let rate = Double(bytes.count) / seconds
             #expect(outcome.status == .ok)
             #expect(rate <= Double(limit) * 1.10, "rate \(rate) B/s is over the limit \(limit)")
-            #expect(rate >= Double(limit) * 0.90, "rate \(rate) B/s is far under the limit \(limit)")
+            // A loaded machine only slows a transfer down, so the lower bound is loose.
+            #expect(rate >= Double(limit) * 0.25, "rate \(rate) B/s is far under the limit \(limit)")
             await peer.kill()
             await tracker.stop()
         }

@@ -63,9 +63,9 @@ public final class OneShotDownload: Service, Sendable, CustomStringConvertible {
     public func run() async throws {
         let finished = NIOLockedValueBox<[DownloadOutcome]>([])
         let work = Task { [names, configuration, logger, events] () -> Result in
-            let connection: TrackerConnection
+            let connection: TrackerLookupClient
             do {
-                connection = try await TrackerConnection.connect(
+                connection = try await TrackerLookupClient.connect(
                     to: configuration.server, localHost: configuration.localHost, replyTimeout: configuration.replyTimeout)
             } catch {
                 return .trackerUnavailable(error as? PeerError ?? PeerError(.trackerUnavailable, "\(error)"))
