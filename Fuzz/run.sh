@@ -26,6 +26,8 @@ if [ "$(basename "$(dirname "$here")" | tr '[:upper:]' '[:lower:]')" = "fuzz" ];
 fi
 
 cd "$here"
+# A crash is libFuzzer's to report: the Swift runtime's own backtracer would trip the address sanitizer.
+export SWIFT_BACKTRACE=enable=no
 build_log="$(mktemp)"
 if ! swift build --sanitize=fuzzer --sanitize=address >"$build_log" 2>&1; then
     grep -E "error|warning:" "$build_log" | head -40 >&2 || tail -40 "$build_log" >&2

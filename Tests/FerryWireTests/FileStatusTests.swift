@@ -20,6 +20,20 @@ struct FileStatusTests {
         #expect(Set(Self.codes.map(\.0)).count == Self.codes.count)
     }
 
+    /// Found by the fuzzer (Fuzz/FuzzFileRequest): `GET 0 * <600 bytes>` was answered with a 669-byte
+    /// `403 bad name "…"` line, which a client refuses as longer than its 512-byte reply limit.
+    @Test("a refusal that echoes a long request still fits the client's reply limit")
+    func longRefusalIsCut() throws {
+        for name in [String(repeating: "x", count: 600), String(repeating: "\u{1}", count: 300), String(repeating: "日", count: 300)] {
+            let request = "GET 0 * \"\(name)\""
+            let refusal = try #require(throws: FileProtocolError.self) { try FileRequest(parsing: request) }
+            #expect(refusal.line.utf8.count <= FileProtocolLimits.maximumReplyLength)
+            #expect(try FileReplyHeader(parsing: refusal.line) == .refused(FileProtocolError(.badName, String(refusal.line.dropFirst(4)))))
+        }
+        let short = FileProtocolError(.notFound, "not found: \"a\"")
+        #expect(short.line == "404 not found: \"a\"")
+    }
+
     @Test("an error is its reply line")
     func errorLine() {
         let error = FileProtocolError(.busy, "busy")

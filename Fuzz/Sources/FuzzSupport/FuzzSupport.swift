@@ -79,9 +79,10 @@ public func checkedLineFrames(of stream: ArraySlice<UInt8>, seed: UInt8, maximum
     return whole
 }
 
-/// Whether a reply line can go on the wire as one line: no NUL, no line break.
+/// Whether a line can go on the wire as one line that the receiver reads back unchanged: no NUL, no
+/// `\n`, and no `\r` at its end (the framing drops one there). A `\r` inside a line is harmless.
 public func isOneWireLine(_ text: String) -> Bool {
-    !text.utf8.contains(0) && !text.utf8.contains(UInt8(ascii: "\n")) && !text.utf8.contains(UInt8(ascii: "\r"))
+    !text.utf8.contains(0) && !text.utf8.contains(UInt8(ascii: "\n")) && text.utf8.last != UInt8(ascii: "\r")
 }
 
 /// The line a tracker sends for a refused request, when `error` is a tracker protocol error.

@@ -46,8 +46,20 @@ public struct FileProtocolError: Error, Sendable, Hashable, CustomStringConverti
         self.message = message
     }
 
-    /// The reply line, without `\n`.
-    public var line: String { "\(status.code) \(message)" }
+    /// The reply line, without `\n`. A message that echoes a long request (a bad name of 1,000 bytes)
+    /// is cut, ending with `…`, so that the line fits ``FileProtocolLimits/maximumReplyLength``: a
+    /// longer one would reach the client as "reply too long" instead of the refusal.
+    public var line: String {
+        let line = "\(status.code) \(message)"
+        guard line.utf8.count > FileProtocolLimits.maximumReplyLength else { return line }
+        var cut = ""
+        let room = FileProtocolLimits.maximumReplyLength - "…".utf8.count
+        for character in line {
+            guard cut.utf8.count + character.utf8.count <= room else { break }
+            cut.append(character)
+        }
+        return cut + "…"
+    }
 
     public var description: String { line }
 }
