@@ -99,7 +99,7 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // What every test target shares: seeded randomness and temporary folders.
+        // What every test target shares: seeded randomness, temporary folders, sizes under sanitizers.
         .target(
             name: "FerryTestSupport",
             path: "Tests/FerryTestSupport",

@@ -34,7 +34,7 @@ extension EndToEndTests {
             }
             #expect(outcomes.map(\.status) == [.ok, .ok, .ok, .notFound])
             for (name, bytes) in files {
-                #expect(fileMatches(into + "/" + name, bytes), "\(name) differs")
+                expectFile(into + "/" + name, holds: bytes, "\(name) differs")
             }
             #expect(outcomes[0].peer == "\(host(2)):5555")
             #expect(outcomes[2].peer == "\(host(3)):5555")
@@ -60,7 +60,7 @@ extension EndToEndTests {
             #expect(outcome.peer == "\(host(3)):5555")
             #expect(outcome.attempts.map(\.error) == [.connectFailed, nil])
             #expect(outcome.attempts.map(\.peer) == ["\(host(2)):5555", "\(host(3)):5555"])
-            #expect(fileMatches(into + "/f", bytes))
+            expectFile(into + "/f", holds: bytes)
             await dead.kill()
             await alive.kill()
             await tracker.stop()
@@ -94,7 +94,7 @@ extension EndToEndTests {
             #expect(second.peer == "\(host(3)):5555" && second.error == nil)
             #expect(second.bytes == UInt64(size) - first.bytes, "the second peer was not asked from the offset received")
             #expect(first.bytes + second.bytes < 2 * UInt64(size))
-            #expect(fileMatches(into + "/movie.mkv", bytes))
+            expectFile(into + "/movie.mkv", holds: bytes)
             await other.kill()
             await tracker.stop()
         }
@@ -115,7 +115,7 @@ extension EndToEndTests {
             #expect(outcome.attempts.map(\.error) == [.hashMismatch, nil])
             #expect(outcome.attempts.map(\.peer) == ["\(host(2)):5555", "\(host(3)):5555"])
             #expect(outcome.attempts[1].bytes == UInt64(bytes.count), "after a mismatch the next peer must start from 0")
-            #expect(fileMatches(into + "/data.bin", bytes))
+            expectFile(into + "/data.bin", holds: bytes)
             #expect(try FileManager.default.contentsOfDirectory(atPath: into) == ["data.bin"])
             await rotten.kill()
             await good.kill()
@@ -142,7 +142,7 @@ extension EndToEndTests {
                     "both sources of the failed round are blamed, not only the one that finished")
             #expect(outcome.attempts.map(\.bytes) == [UInt64(bytes.count / 2), UInt64(bytes.count / 2), UInt64(bytes.count / 2), UInt64(bytes.count)],
                     "the honest peer was not asked for the whole file alone")
-            #expect(fileMatches(into + "/data.bin", bytes))
+            expectFile(into + "/data.bin", holds: bytes)
             #expect(liar.requests == 2)
             await liar.stop()
             await announcer.kill()
@@ -228,7 +228,7 @@ extension EndToEndTests {
             let outcomes = try await download(names, from: tracker, into: into)
             #expect(outcomes.map(\.status) == Array(repeating: .ok, count: names.count))
             for name in names {
-                #expect(fileMatches(into + "/" + name, files[name]), "\(name) differs")
+                expectFile(into + "/" + name, holds: files[name], "\(name) differs")
             }
             await peer.kill()
             await tracker.stop()
@@ -249,11 +249,11 @@ extension EndToEndTests {
             let first = try await download(["same.bin", "mine.bin"], from: tracker, into: into)
             #expect(first.map(\.status) == [.skipped, .refused])
             #expect(first.allSatisfy { $0.attempts.isEmpty })
-            #expect(fileMatches(into + "/mine.bin", mine), "an existing file was overwritten without --overwrite")
+            expectFile(into + "/mine.bin", holds: mine, "an existing file was overwritten without --overwrite")
 
             let second = try await download(["mine.bin"], from: tracker, into: into, overwrite: true)
             #expect(second.map(\.status) == [.ok])
-            #expect(fileMatches(into + "/mine.bin", bytes))
+            expectFile(into + "/mine.bin", holds: bytes)
             await peer.kill()
             await tracker.stop()
         }
@@ -272,7 +272,7 @@ extension EndToEndTests {
             let outcome = try #require(try await download(["big.iso"], from: tracker, into: into).first)
             #expect(outcome.status == .ok)
             #expect(outcome.attempts.map(\.bytes) == [UInt64(500_000 - 123_456)])
-            #expect(fileMatches(into + "/big.iso", bytes))
+            expectFile(into + "/big.iso", holds: bytes)
             await peer.kill()
             await tracker.stop()
         }
@@ -295,7 +295,7 @@ extension EndToEndTests {
             #expect(outcomes.count == 16)
             for (folder, outcome) in outcomes {
                 #expect(outcome?.status == .ok)
-                #expect(fileMatches(folder + "/popular.bin", bytes))
+                expectFile(folder + "/popular.bin", holds: bytes)
             }
             await p2.kill()
             await p3.kill()

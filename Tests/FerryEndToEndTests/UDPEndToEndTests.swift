@@ -14,6 +14,9 @@ extension EndToEndTests {
         /// The payload of a full datagram: its size − 26 (header) − 11 (STREAM frame).
         static func payload(ofDatagram size: Int) -> Int { size - 37 }
 
+        /// 64 MiB (8 MiB under a sanitizer).
+        static let largeSize = Sanitizers.scaled(64 << 20, sanitized: 8 << 20)
+
         @Test("sizes around the datagram boundary, 0 and 1 byte, and 64 MiB arrive intact over UDP",
               arguments: [1200, 8192])
         func sizes(datagramSize: Int) async throws {
@@ -21,7 +24,7 @@ extension EndToEndTests {
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
             let p = Self.payload(ofDatagram: datagramSize)
-            let sizes = [0, 1, p - 1, p, p + 1, 2 * p - 1, 2 * p, 2 * p + 1, 64 << 20]
+            let sizes = [0, 1, p - 1, p, p + 1, 2 * p - 1, 2 * p, 2 * p + 1, Self.largeSize]
             var files: [String: [UInt8]] = [:]
             for size in sizes { files["size-\(size).bin"] = sampleBytes(count: size, seed: UInt64(size) + 100) }
             let peer = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: files,
@@ -32,7 +35,7 @@ extension EndToEndTests {
             #expect(outcomes.map(\.status) == Array(repeating: .ok, count: names.count))
             #expect(outcomes.allSatisfy { $0.transport == .udp })
             for name in names {
-                #expect(fileMatches(into + "/" + name, files[name]), "\(name) differs")
+                expectFile(into + "/" + name, holds: files[name], "\(name) differs")
             }
             await peer.kill()
             await tracker.stop()
@@ -55,7 +58,7 @@ extension EndToEndTests {
             #expect(results.count == 12)
             for (folder, outcome) in results {
                 #expect(outcome?.status == .ok && outcome?.transport == .udp)
-                #expect(fileMatches(folder + "/shared.bin", bytes))
+                expectFile(folder + "/shared.bin", holds: bytes)
             }
             await peer.kill()
             await tracker.stop()
@@ -108,7 +111,7 @@ extension EndToEndTests {
             let temporary = try TemporaryFolder()
             defer { temporary.remove() }
             let tracker = try await TestTracker.start()
-            let size = 24 << 20
+            let size = Sanitizers.scaled(24 << 20, sanitized: 4 << 20)
             let bytes = sampleBytes(count: size, seed: 300)
             let first = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["big.bin": bytes])
             let second = try await TestPeer.start(host: host(3), tracker: tracker.endpoint, in: temporary, files: ["big.bin": bytes])
@@ -126,7 +129,7 @@ extension EndToEndTests {
             #expect(outcome.attempts.last?.peer == "\(host(3)):5555" && outcome.attempts.last?.error == nil)
             let total = outcome.attempts.reduce(UInt64(0)) { $0 + $1.bytes }
             #expect(total == UInt64(size), "the second peer was not asked from the offset received")
-            #expect(fileMatches(into + "/big.bin", bytes))
+            expectFile(into + "/big.bin", holds: bytes)
             await second.kill()
             await tracker.stop()
         }
@@ -143,7 +146,7 @@ extension EndToEndTests {
             let (outcome, into) = try await downloadThrough(relay, from: peer, tracker: tracker, in: temporary)
             #expect(outcome.status == .ok)
             #expect(outcome.attempts.map(\.peer) == ["\(host(9)):5555"])
-            #expect(fileMatches(into + "/far.bin", bytes))
+            expectFile(into + "/far.bin", holds: bytes)
             #expect(relay.dropped.withLockedValue { $0 } > 0, "the relay dropped nothing")
             await relay.stop()
             await peer.kill()
@@ -163,7 +166,7 @@ extension EndToEndTests {
                                                    lossPercent: 0, seed: 12, maximumDatagramSize: pathLimit)
             let (outcome, into) = try await downloadThrough(relay, from: peer, tracker: tracker, in: temporary)
             #expect(outcome.status == .ok)
-            #expect(fileMatches(into + "/far.bin", bytes))
+            expectFile(into + "/far.bin", holds: bytes)
             #expect(relay.largestToClient.withLockedValue { $0 } == expected)
             // The first size the path refused cost three probes; the search stopped there.
             #expect(relay.tooLarge.withLockedValue { $0 } == (pathLimit == nil ? 0 : 3))

@@ -1,14 +1,15 @@
+import FerryTestSupport
 import FerryUDP
 import Testing
 
-/// Prints the simulated goodput of an 8 MiB transfer over a 100 MB/s, 1 ms RTT bottleneck (queue of
+/// Prints the simulated goodput of an 8 MiB transfer (1 MiB under a sanitizer) over a 100 MB/s, 1 ms RTT bottleneck (queue of
 /// 128 datagrams) at several random-loss rates, for BBR and, for comparison, NewReno. Timings are
 /// reported, not asserted; the transfer itself must still be exact.
 @Suite("Goodput report")
 struct GoodputReport {
     static func setup(loss: Double, algorithm: UDPCongestionAlgorithm) -> TransferSimulation.Setup {
         var setup = TransferSimulation.Setup()
-        setup.fileSize = 8 << 20
+        setup.fileSize = Sanitizers.scaled(8 << 20, sanitized: 1 << 20)
         setup.seed = 42
         setup.connection.congestionControl = algorithm
         setup.forward = LossyLink.Configuration(

@@ -7,7 +7,7 @@ import NIOCore
 /// `NIOAsyncChannel` is recorded here as it is made and is handed out exactly once, to the task that
 /// serves it or to the clean-up at the end, so that every one reaches `executeThenClose`.
 final class TrackerConnections: Sendable {
-    typealias Connection = NIOAsyncChannel<[LineFrame], ByteBuffer>
+    typealias Connection = NIOAsyncChannel<ByteBuffer, ByteBuffer>
     typealias Closer = @Sendable (TrackerReplyLine) -> Void
 
     /// An accepted channel came in after the tracker stopped accepting; NIO closes it.

@@ -12,7 +12,12 @@ extension TrackerServer {
     static let linesPerTurn = 64
 
     /// Serves one accepted connection, from admission to the last store write of its peer.
-    func serve(_ connection: NIOAsyncChannel<[LineFrame], ByteBuffer>) async {
+    ///
+    /// The event loop only reads (at most ``TrackerLimits/receiveBufferSize`` bytes per wake-up); the
+    /// lines are split here, in the connection's task, ``linesPerTurn`` at a time. A flood of short
+    /// lines thus costs its own task's turns, not the event loops that every other connection (and
+    /// every new one) is read and accepted on.
+    func serve(_ connection: TrackerConnections.Connection) async {
         guard connections.take(connection) else { return }  // the clean-up at shutdown has it
         let channel = connection.channel
         let remote = channel.remoteAddress
@@ -45,15 +50,24 @@ extension TrackerServer {
                     group.addTask {
                         try await watch(handle, registered: registered, channel: channel, logger: logger)
                     }
-                    connection: for try await batch in inbound {
+                    var decoder = LineFrameDecoder(maximumLineLength: TrackerLimits.maximumLineLength)
+                    // Holds at most one read and the start of a line (the decoder drops over-long ones).
+                    var received = ByteBuffer()
+                    var linesThisTurn = 0
+                    connection: for try await bytes in inbound {
                         handle.heard(at: .now())
+                        received.writeImmutableBuffer(bytes)
                         var replies = ByteBuffer()
                         var close = false
-                        for (index, frame) in batch.enumerated() {
+                        while let frame = try decoder.decode(buffer: &received) {
                             guard !handle.isSuperseded else { break connection }
-                            // A batch of thousands of lines must not hold a thread of the concurrency
+                            // A read of thousands of lines must not hold a thread of the concurrency
                             // pool: other connections, new ones and heartbeats take their turn.
-                            if index > 0, index % Self.linesPerTurn == 0 { await Task.yield() }
+                            linesThisTurn += 1
+                            if linesThisTurn == Self.linesPerTurn {
+                                linesThisTurn = 0
+                                await Task.yield()
+                            }
                             guard let response = await conversation.handle(frame) else { continue }
                             Self.append(response.lines, to: &replies)
                             if response.close {
@@ -65,9 +79,10 @@ extension TrackerServer {
                                 replies.clear()
                             }
                         }
+                        received.discardReadBytes()
                         registered.withLockedValue { $0 = conversation.isRegistered }
                         guard !handle.isSuperseded else { break }
-                        // One write for the whole batch. It suspends while the client leaves replies
+                        // One write for all the lines of a read. It suspends while the client leaves replies
                         // unread: its requests are not read meanwhile (backpressure), others go on.
                         if replies.readableBytes > 0 { try await write(replies, to: outbound) }
                         if close { break }

@@ -140,10 +140,8 @@ public struct TrackerServer: Service, CustomStringConvertible {
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try connections.accept {
-                        try channel.pipeline.syncOperations.addHandler(
-                            ByteToMessageHandler(LineFrameDecoder(maximumLineLength: TrackerLimits.maximumLineLength)))
-                        try channel.pipeline.syncOperations.addHandler(LineFrameBatcher())
-                        return try NIOAsyncChannel<[LineFrame], ByteBuffer>(
+                        // Raw reads: the connection's task splits lines (see `serve`).
+                        try TrackerConnections.Connection(
                             wrappingChannelSynchronously: channel,
                             configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2)))
                     }
@@ -180,7 +178,7 @@ public struct TrackerServer: Service, CustomStringConvertible {
     }
 
     /// Sends one `421` line and closes.
-    func refuse(_ connection: NIOAsyncChannel<[LineFrame], ByteBuffer>, _ text: String) async {
+    func refuse(_ connection: TrackerConnections.Connection, _ text: String) async {
         try? await connection.executeThenClose { _, outbound in
             try await outbound.write(Self.encode([TrackerReplyLine(status: .closing, isFinal: true, text: text)]))
         }

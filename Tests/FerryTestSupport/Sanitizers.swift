@@ -1,0 +1,25 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Whether this test process runs under the thread or address sanitizer (`swift test --sanitize=…`),
+/// found from the runtime's symbols.
+///
+/// Under a sanitizer the code runs 5 to 20 times slower. Tests that move many megabytes (or simulate
+/// many transfers) take a smaller size there, through ``scaled(_:sanitized:)``: the same code paths
+/// and the same assertions, fewer bytes. Nothing else changes under a sanitizer.
+public enum Sanitizers {
+    public static let active: Bool = {
+        guard let handle = dlopen(nil, RTLD_NOW) else { return false }
+        defer { dlclose(handle) }
+        let runtimes: [String] = ["__tsan_init", "__asan_init"]
+        return runtimes.contains { dlsym(handle, $0) != nil }
+    }()
+
+    /// `normal`, or `sanitized` under a sanitizer.
+    public static func scaled<Value>(_ normal: Value, sanitized: Value) -> Value {
+        active ? sanitized : normal
+    }
+}
