@@ -356,13 +356,14 @@ extension EndToEndTests {
                 #expect(reply.contains { $0.hasPrefix("211-PEER \(host(2)) 5555") })
             }
             await asker.close()
-            let client = try await TrackerConnection.connect(to: endpoint, localHost: "127.0.0.1")
             // ...until every flooder is stalled (the tracker waits for it to read and reads nothing from
             // it) or closed (a client that leaves its replies unread past the idle timeout is dropped).
             #expect(await eventually(within: .seconds(120)) {
                 let open = flooders.filter { $0.channel.isActive }
                 return open.allSatisfy { !$0.channel.isWritable } && tracker.server.statistics.waitingForReader == open.count
             })
+            // Connected only now: a connection silent past the 10 s idle limit would be closed.
+            let client = try await TrackerConnection.connect(to: endpoint, localHost: "127.0.0.1")
             for _ in 0..<5 {
                 #expect(try await holders(of: "flood.txt", client) == [host(2)])
             }
