@@ -131,7 +131,8 @@ let package = Package(
             name: "FerryPeerTests",
             dependencies: [
                 "FerryTestSupport","FerryPeer", "FerryWire",
-                .product(name: "NIOEmbedded", package: "swift-nio")],
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -5,7 +5,7 @@ import Testing
 @Suite("ShareSnapshot: what changed, as the tracker sees it")
 struct ShareSnapshotTests {
     static func file(_ name: String, _ size: UInt64 = 1, _ hex: String = Vectors.abc, path: String? = nil, modified: Int64 = 0) -> SharedFile {
-        SharedFile(name: fileName(name), size: size, digest: sha(hex), path: path ?? "/share/\(name)", modified: modified)
+        SharedFile(name: fileName(name), size: size, hashes: plantedHashes(hex, size: size), path: path ?? "/share/\(name)", modified: modified)
     }
 
     static func snapshot(_ files: [SharedFile]) -> ShareSnapshot {

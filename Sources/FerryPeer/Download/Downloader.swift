@@ -233,13 +233,13 @@ public final class Downloader: Sendable {
                 else { continue }
                 plan.holdersRefreshed(candidates(same.holders))
             case .verify:
-                let digest: ContentDigest
+                let hashes: FileHashes
                 do {
-                    digest = try await part.digestFromDisk()
+                    hashes = try await part.hashesFromDisk()
                 } catch {
                     return failed(error.message)
                 }
-                if digest == chosen.digest {
+                if hashes.digest == chosen.digest {
                     let committed: PartFile.Commit
                     do {
                         committed = try await part.commit(overwrite: configuration.overwrite)
@@ -258,7 +258,7 @@ public final class Downloader: Sendable {
                         return finish(.refused, "\(finalPath) appeared with other content during the download and was not replaced; "
                                       + "the verified download is kept as \(part.path): move the other file away and run the download again")
                     }
-                    share?.rememberVerified(path: finalPath, digest: chosen.digest)
+                    share?.rememberVerified(path: finalPath, hashes: hashes)
                     let last = plan.finishingAttempt
                     outcome.peer = last?.candidate.endpoint
                     outcome.transport = last?.candidate.transport

@@ -68,6 +68,9 @@ public final class PartFile: Sendable {
         /// Bytes read back into `hasher`.
         var hashed: UInt64 = 0
         var hasher = SHA256()
+        /// The Merkle tree of the same bytes, built in the same read-back (so that the share can
+        /// announce the finished file without hashing it again).
+        var tree: MerkleTreeBuilder
         /// Bumped by truncation, so that a read-back in flight drops what it read.
         var generation = 0
         /// A read-back job owns the hasher.
@@ -131,7 +134,7 @@ public final class PartFile: Sendable {
         self.opening = opening
         self.fd = fd
         self.pool = pool
-        self.state = NIOLockedValueBox(State(length: length))
+        self.state = NIOLockedValueBox(State(length: length, tree: MerkleTreeBuilder(fileSize: size)))
     }
 
     deinit {
@@ -202,6 +205,7 @@ public final class PartFile: Sendable {
             if state.hashed > offset {
                 state.hashed = 0
                 state.hasher = SHA256()
+                state.tree = MerkleTreeBuilder(fileSize: self.expectedSize)
             }
         }
         readBackIfDue()
@@ -209,6 +213,12 @@ public final class PartFile: Sendable {
 
     /// The SHA-256 of the bytes on disk: waits for the read-back, then reads back what is left.
     public func digestFromDisk() async throws(PartFileError) -> ContentDigest {
+        try await hashesFromDisk().digest
+    }
+
+    /// The SHA-256 and the Merkle tree of the bytes on disk, from the same read-back as
+    /// ``digestFromDisk()``.
+    public func hashesFromDisk() async throws(PartFileError) -> FileHashes {
         await claimReadBack()
         do {
             try await pool.runIfActive { self.readBack(untilCaughtUp: true) }
@@ -216,9 +226,9 @@ public final class PartFile: Sendable {
             release()
             throw PartFileError(.ioError, "cannot read back \(path): \(error)")
         }
-        let (failure, hasher) = state.withLockedValue { ($0.failure, $0.hasher) }
+        let (failure, hasher, tree) = state.withLockedValue { ($0.failure, $0.hasher, $0.tree) }
         if let failure { throw failure }
-        return ContentDigest(hasher.finalize())
+        return FileHashes(digest: ContentDigest(hasher.finalize()), tree: tree.finalize())
     }
 
     /// What ``commit(overwrite:)`` did.
@@ -313,11 +323,14 @@ public final class PartFile: Sendable {
         defer { release() }
         var buffer = [UInt8](repeating: 0, count: Int(Self.readBackChunk))
         while true {
-            let (generation, from, length, hasher0) = state.withLockedValue { ($0.generation, $0.hashed, $0.length, $0.hasher) }
+            let (generation, from, length, hasher0, tree0) = state.withLockedValue {
+                ($0.generation, $0.hashed, $0.length, $0.hasher, $0.tree)
+            }
             let waiting = length - from
             guard waiting > 0, untilCaughtUp || waiting >= Self.readBackChunk else { return }
             let count = Int(min(waiting, Self.readBackChunk))
             var hasher = hasher0
+            var tree = tree0
             var done = 0
             var failure: PartFileError?
             buffer.withUnsafeMutableBytes { bytes in
@@ -335,6 +348,7 @@ public final class PartFile: Sendable {
                     done += read
                 }
                 hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[..<count]))
+                tree.update(UnsafeRawBufferPointer(rebasing: bytes[..<count]))
             }
             let stop = state.withLockedValue { state -> Bool in
                 guard state.generation == generation else { return false }   // truncated meanwhile: read again
@@ -343,6 +357,7 @@ public final class PartFile: Sendable {
                     return true
                 }
                 state.hasher = hasher
+                state.tree = tree
                 state.hashed = from + UInt64(count)
                 return false
             }
