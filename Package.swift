@@ -124,7 +124,8 @@ let package = Package(
         .testTarget(
             name: "FerryTrackerTests",
             dependencies: [
-                "FerryTestSupport","FerryTracker", "FerryWire"],
+                "FerryTestSupport","FerryTracker", "FerryWire",
+                .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -24,7 +24,8 @@ public struct SharedFile: Hashable, Sendable {
     /// The digest and the tree.
     public var hashes: FileHashes { FileHashes(digest: digest, tree: tree) }
 
-    public var entry: SharedFileEntry { SharedFileEntry(name: name, size: size, digest: digest) }
+    /// What the tracker is told, the tree's root included.
+    public var entry: SharedFileEntry { SharedFileEntry(name: name, size: size, digest: digest, root: tree.root.digest) }
 }
 
 /// Everything a peer shares at one moment.
