@@ -3,6 +3,7 @@ import FerryTestSupport
 import FerryWire
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 import Testing
 
 /// A server on loopback that answers any connection with the same bytes, then closes: a peer that
@@ -111,6 +112,55 @@ struct PieceLayerFetcherTests {
             #expect(fetched.failure?.code == code, "\(label): \(fetched)")
             await server.stop()
         }
+    }
+}
+
+@Suite("PieceLayerFetcher over UDP: layer/<sha256>/<name> from a real UDP file server")
+struct PieceLayerUDPTests {
+    @Test("the layer comes over UDP, checked; other content, a bad layer name and a wrong root are refused")
+    func overUDP() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        for (name, bytes) in PieceLayerFetcherTests.files { _ = try folder.write(name, bytes: bytes) }
+        let share = try Share(folder: folder.path, cache: nil, logger: quietLogger)
+        share.rescan()
+        let listening = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Int.self)
+        let server = UDPFileServer(configuration: .init(host: testHost(30), port: 0), share: share, logger: quietLogger) {
+            listening.succeed($0.port ?? 0)
+        }
+        let group = ServiceGroup(configuration: .init(services: [server], logger: quietLogger))
+        let running = Task { try await group.run() }
+        defer { running.cancel() }
+        let port = try await listening.futureResult.get()
+        let holder = Holder(host: testHost(30), tcpPort: UInt16(port), udpPort: UInt16(port))
+        let fetcher = PieceLayerFetcher(localHost: testHost(31))
+        for name in ["big", "one", "empty"] {
+            let file = try #require(share.file(named: fileName(name)))
+            let fetched = await fetcher.fetchOverUDP(fileName(name), size: file.size, digest: file.digest,
+                                                     root: file.tree.root.digest, from: holder)
+            #expect(try fetched.get() == file.tree, "\(name)")
+        }
+        let file = try #require(share.file(named: fileName("big")))
+        let otherContent = await fetcher.fetchOverUDP(fileName("big"), size: file.size, digest: sha(Vectors.abc),
+                                                      root: file.tree.root.digest, from: holder)
+        #expect(otherContent.failure?.code == .notFound, "\(otherContent)")
+        let otherRoot = await fetcher.fetchOverUDP(fileName("big"), size: file.size, digest: file.digest, root: sha(Vectors.abc), from: holder)
+        #expect(otherRoot.failure?.code == .wrongContent, "\(otherRoot)")
+        // What an older server sees: a name that breaks the name rule.
+        #expect(ShareUDPFileProvider(share: share).lookup(name: "layer/nothex/big").failure?.code == .badName)
+        #expect(ShareUDPFileProvider(share: share).lookup(name: "layer/\(file.digest.hex)/../x").failure?.code == .badName)
+        await group.triggerGracefulShutdown()
+    }
+
+    @Test("a layer document is read only when it fits the file", arguments: [
+        ("too short", 39), ("not 32 per chunk", 40 + 64), ("one hash too many", 40 + 4 * 32),
+    ])
+    func documentRules(_ label: String, _ length: Int) {
+        var bytes = PieceLayerDocument(chunkSize: 262_144, root: sha(Vectors.abc), layer: []).bytes
+        bytes += [UInt8](repeating: 1, count: max(0, length - bytes.count))
+        bytes = Array(bytes.prefix(length))
+        let tree = PieceLayerFetcher.tree(from: bytes, size: 700_000, root: sha(Vectors.abc))
+        #expect(tree.failure?.code == .protocolError, "\(label): \(tree)")
     }
 }
 

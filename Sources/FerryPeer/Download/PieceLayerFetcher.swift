@@ -1,3 +1,5 @@
+import Crypto
+import FerryUDP
 import FerryWire
 import NIOCore
 import NIOPosix
@@ -79,6 +81,81 @@ public struct PieceLayerFetcher: Sendable {
         } catch {
             return .failure(Failure(code: .closedEarly, message: "\(error)"))
         }
+    }
+
+    /// The same over UDP: `layer/<sha256>/<name>` as a REQUEST name, the bytes a
+    /// ``PieceLayerDocument`` held in memory (at most 64 KiB and 40 bytes, so a RESPONSE announcing
+    /// more is `protocol_error`), checked against the RESPONSE's SHA-256 of them (`protocol_error`),
+    /// the document's rules (`protocol_error`) and the root (`wrong_content`). An older peer answers
+    /// `badName` (`bad_name`).
+    public func fetchOverUDP(_ name: SharedFileName, size: UInt64, digest: ContentDigest, root: ContentDigest,
+                             from holder: Holder, configuration: UDPConfiguration = UDPConfiguration()) async -> Result<MerkleTree, Failure> {
+        let request = PieceLayerRequest(name: name, digest: digest)
+        let (events, continuation) = AsyncStream.makeStream(of: UDPDownloadEvent.self)
+        let channel: any Channel
+        do {
+            channel = try await UDPFetcher.open(UDPRequestFrame(name: request.udpName), to: holder, configuration: configuration,
+                                                localHost: localHost, group: group, events: continuation)
+        } catch {
+            return .failure(Failure(code: .connectFailed, message: describe(connectError: error, timeout: .seconds(5))))
+        }
+        defer { channel.close(promise: nil) }
+        func abort(_ code: TransferError, _ message: String) -> Result<MerkleTree, Failure> {
+            channel.writeAndFlush(UDPDownloadCommand.abort(FerryUDPError(.protocolViolation)), promise: nil)
+            return .failure(Failure(code: code, message: message))
+        }
+        var received: [UInt8] = []
+        var response: (length: Int, sha256Hex: String)?
+        return await withTaskCancellationHandler {
+            for await event in events {
+                switch event {
+                case .response(let answer):
+                    guard answer.start == 0, answer.end == answer.fileSize,
+                          answer.fileSize <= UInt64(PieceLayerDocument.maximumLength) else {
+                        return abort(.protocolError, "peer offers a layer of \(answer.fileSize) bytes from \(answer.start)")
+                    }
+                    response = (Int(answer.fileSize), answer.sha256Hex)
+                case .data(let bytes):
+                    guard let expected = response?.length, received.count + bytes.readableBytes <= expected else {
+                        return abort(.protocolError, "peer sent more bytes than announced")
+                    }
+                    received += bytes.readableBytesView
+                    channel.writeAndFlush(UDPDownloadCommand.consumed(bytes.readableBytes), promise: nil)
+                case .closed(.completed):
+                    guard let response, received.count == response.length else {
+                        return .failure(Failure(code: .protocolError, message: "transfer ended after \(received.count) bytes"))
+                    }
+                    guard ContentDigest(SHA256.hash(data: received)).hex == response.sha256Hex else {
+                        return .failure(Failure(code: .protocolError, message: "the layer's bytes do not match their SHA-256"))
+                    }
+                    return Self.tree(from: received, size: size, root: root)
+                case .closed(.failed(let error)):
+                    let result = UDPFetcher.result(for: error, received: 0, answered: response != nil)
+                    return .failure(Failure(code: result.error ?? .peerError, message: result.message ?? "\(error.code)"))
+                case .unreachable(let reason):
+                    return .failure(Failure(code: response == nil ? .connectFailed : .closedEarly, message: reason))
+                }
+            }
+            return .failure(Failure(code: .closedEarly, message: "cancelled"))
+        } onCancel: {
+            channel.writeAndFlush(UDPDownloadCommand.abort(FerryUDPError(.cancelled)), promise: nil)
+        }
+    }
+
+    /// The tree in a layer document, checked against the root.
+    static func tree(from bytes: [UInt8], size: UInt64, root: ContentDigest) -> Result<MerkleTree, Failure> {
+        let document: PieceLayerDocument
+        do {
+            document = try PieceLayerDocument(parsing: bytes, fileSize: size)
+        } catch {
+            return .failure(Failure(code: .protocolError, message: error.message))
+        }
+        guard document.root == root, let layer = MerkleTree.pieceLayer(fromBytes: document.layer),
+              let tree = MerkleTree(fileSize: size, chunkSize: document.chunkSize, root: MerkleHash(root), pieceLayer: layer)
+        else {
+            return .failure(Failure(code: .wrongContent, message: "the piece layer does not lead to the root \(root.shortHex)…"))
+        }
+        return .success(tree)
     }
 
     private static func check(_ line: String, size: UInt64, digest: ContentDigest,
