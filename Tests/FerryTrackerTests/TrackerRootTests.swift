@@ -67,6 +67,20 @@ struct TrackerRootTests {
         #expect(try await store.holderRows(for: [fileName("old")]).map(\.root) == [Self.rootA])
     }
 
+    @Test("a damaged root in the database is left out of lookups, not passed on to clients")
+    func damagedRoot() async throws {
+        let queue = try DatabaseQueue()
+        let store = try SQLiteTrackerStore(writer: queue)
+        let a = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
+        try await store.replaceShare(of: a, with: [SharedFileEntry(name: fileName("x"), size: 1, digest: digestA, root: Self.rootA),
+                                                   SharedFileEntry(name: fileName("y"), size: 1, digest: digestA, root: Self.rootA)])
+        try await queue.write { db in
+            try db.execute(sql: "UPDATE sharedFile SET piecesRoot = ? WHERE name = 'x'", arguments: [String(repeating: "0", count: 64)])
+            try db.execute(sql: "UPDATE sharedFile SET piecesRoot = 'zz' WHERE name = 'y'")
+        }
+        #expect(try await store.holderRows(for: [fileName("x"), fileName("y")]).map(\.root) == [nil, nil])
+    }
+
     @Test("over a conversation: a new peer's root comes back in SEND, an old peer's file has none, both in one group")
     func conversation() async throws {
         let store = try SQLiteTrackerStore(path: ":memory:")

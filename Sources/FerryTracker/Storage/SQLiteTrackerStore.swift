@@ -171,9 +171,12 @@ public struct SQLiteTrackerStore: TrackerStore {
               let digest = ContentDigest(hex: row["sha256"] as String),
               let tcpPort = UInt16(exactly: tcp), let udpPort = UInt16(exactly: udp)
         else { return nil }
+        // A root that cannot be this file's (only a damaged database holds one) is left out: clients
+        // refuse a SEND reply that carries it.
+        let root = (row["piecesRoot"] as String?).flatMap { ContentDigest(hex: $0) }
+            .flatMap { SharedFileEntry.isPlausible(root: $0, size: UInt64(max(0, size))) ? $0 : nil }
         return HolderRow(
-            name: name, size: UInt64(max(0, size)), digest: digest,
-            root: (row["piecesRoot"] as String?).flatMap { ContentDigest(hex: $0) },
+            name: name, size: UInt64(max(0, size)), digest: digest, root: root,
             holder: Holder(host: row["host"], tcpPort: tcpPort, udpPort: udpPort))
     }
 }
