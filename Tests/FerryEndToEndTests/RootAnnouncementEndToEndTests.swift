@@ -1,6 +1,8 @@
 import FerryPeer
 import FerryTestSupport
 import FerryWire
+import NIOConcurrencyHelpers
+import NIOPosix
 import Testing
 
 extension EndToEndTests {
@@ -32,6 +34,38 @@ extension EndToEndTests {
             #expect(results.count == 3)
             await client.close()
             await peer.kill()
+            await tracker.stop()
+        }
+
+        @Test("a download into the share is shared with its tree from the read-back, without hashing it again")
+        func downloadIntoShare() async throws {
+            let temporary = try TemporaryFolder()
+            defer { temporary.remove() }
+            let tracker = try await TestTracker.start()
+            let bytes = sampleBytes(count: 700_000, seed: 94)
+            let source = try await TestPeer.start(host: host(82), tracker: tracker.endpoint, in: temporary, files: ["big.bin": bytes])
+            let share = try temporary.subfolder("share-83")
+            let hashed = NIOLockedValueBox<[String]>([])
+            let hasher: Share.FileHasher = { path throws(PeerError) in
+                hashed.withLockedValue { $0.append(path) }
+                return try Share.sha256(path)
+            }
+            let events = EventLog<TrackerSession.Event>()
+            let node = try PeerNode(configuration: PeerLifecycleTests.configuration(
+                tracker.endpoint, host: host(83), share: share, downloads: share, cache: temporary.path + "/hashes.sqlite",
+                events: events, hasher: hasher), logger: quietLogger)
+            let task = Task { try await node.run() }
+            #expect(await events.wait { $0 == .announced(files: 0) })
+            let outcome = try #require(await node.downloader().download(["big.bin"]).first)
+            #expect(outcome.status == .ok, "\(outcome.message ?? "")")
+            try await node.share.rescan(on: NIOThreadPool.singleton)
+            let file = try #require(node.share.file(named: SharedFileName("big.bin")!))
+            #expect(file.hashes == (try ContentHasher.hashes(ofFileAt: share + "/big.bin")))
+            #expect(file.tree.pieceLayer.count == 3)
+            #expect(hashed.withLockedValue { $0 }.isEmpty, "the downloaded file was hashed again")
+            task.cancel()
+            _ = await withinWatchdog(.seconds(10)) { try await task.value }
+            await source.kill()
             await tracker.stop()
         }
 
