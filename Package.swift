@@ -124,14 +124,16 @@ let package = Package(
         .testTarget(
             name: "FerryTrackerTests",
             dependencies: [
-                "FerryTestSupport","FerryTracker", "FerryWire"],
+                "FerryTestSupport","FerryTracker", "FerryWire",
+                .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "FerryPeerTests",
             dependencies: [
                 "FerryTestSupport","FerryPeer", "FerryWire",
-                .product(name: "NIOEmbedded", package: "swift-nio")],
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict
         ),
         .testTarget(

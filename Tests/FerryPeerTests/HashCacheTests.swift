@@ -159,9 +159,9 @@ struct HashCacheTests {
         let cache = try HashCache(path: ":memory:")
         let share = try Share(folder: folder.path, cache: cache, logger: quietLogger)
         let path = try folder.write("downloaded.bin", "abc")
-        share.rememberVerified(path: path, digest: sha(Vectors.ab))       // a planted digest, to see it is used
+        share.rememberVerified(path: path, hashes: plantedHashes(Vectors.ab, size: 3))       // a planted digest, to see it is used
         share.rescan()
         #expect(share.file(named: fileName("downloaded.bin"))?.digest == sha(Vectors.ab))
-        share.rememberVerified(path: folder.path + "/missing", digest: sha(Vectors.ab))   // ignored
+        share.rememberVerified(path: folder.path + "/missing", hashes: plantedHashes(Vectors.ab, size: 3))   // ignored
     }
 }

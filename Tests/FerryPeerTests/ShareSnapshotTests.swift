@@ -5,7 +5,7 @@ import Testing
 @Suite("ShareSnapshot: what changed, as the tracker sees it")
 struct ShareSnapshotTests {
     static func file(_ name: String, _ size: UInt64 = 1, _ hex: String = Vectors.abc, path: String? = nil, modified: Int64 = 0) -> SharedFile {
-        SharedFile(name: fileName(name), size: size, digest: sha(hex), path: path ?? "/share/\(name)", modified: modified)
+        SharedFile(name: fileName(name), size: size, hashes: plantedHashes(hex, size: size), path: path ?? "/share/\(name)", modified: modified)
     }
 
     static func snapshot(_ files: [SharedFile]) -> ShareSnapshot {
@@ -16,7 +16,8 @@ struct ShareSnapshotTests {
     func entries() {
         let snapshot = Self.snapshot([Self.file("b"), Self.file("a"), Self.file("C")])
         #expect(snapshot.entries.map(\.name.rawValue) == ["C", "a", "b"])
-        #expect(snapshot.entries.first == SharedFileEntry(name: fileName("C"), size: 1, digest: sha(Vectors.abc)))
+        #expect(snapshot.entries.first == SharedFileEntry(name: fileName("C"), size: 1, digest: sha(Vectors.abc),
+                                                          root: plantedHashes(Vectors.abc, size: 1).tree.root.digest))
     }
 
     @Test("nothing changed")

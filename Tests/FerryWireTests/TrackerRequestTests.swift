@@ -86,7 +86,7 @@ struct TrackerRequestTests {
         ("FILE -1 \(hex) a", .malformed, "FILE: size must be a whole number from 0 to 9223372036854775807, not \"-1\""),
         ("FILE 9223372036854775808 \(hex) a", .malformed,
          "FILE: size must be a whole number from 0 to 9223372036854775807, not \"9223372036854775808\""),
-        ("FILE 1 \(hex) \"a\" b", .malformed, "FILE: unexpected text after the quoted name"),
+        ("FILE 1 \(hex) \"a\" b", .malformed, "FILE: root must be 64 hexadecimal digits"),
         ("FILE 1 \(hex) \"a", .malformed, "FILE: unterminated quoted name"),
         ("FILE 1 \(hex) a/b", .badName, "bad name \"a/b\": name contains '/' or '\\'"),
         ("FILE 1 \(hex) \"..\"", .badName, "bad name \"..\": name is '.' or '..'"),

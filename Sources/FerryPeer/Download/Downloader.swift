@@ -174,7 +174,9 @@ public final class Downloader: Sendable {
 
         let part: PartFile
         do {
-            part = try await PartFile.open(folder: configuration.folder, name: name, digest: chosen.digest, expectedSize: chosen.size)
+            // Only a download the share will announce needs its tree: building it doubles the hashing.
+            part = try await PartFile.open(folder: configuration.folder, name: name, digest: chosen.digest, expectedSize: chosen.size,
+                                           buildsTree: share != nil)
         } catch {
             return finish(.failed, error.message)
         }
@@ -233,13 +235,13 @@ public final class Downloader: Sendable {
                 else { continue }
                 plan.holdersRefreshed(candidates(same.holders))
             case .verify:
-                let digest: ContentDigest
+                let hashes: (digest: ContentDigest, tree: MerkleTree?)
                 do {
-                    digest = try await part.digestFromDisk()
+                    hashes = try await part.hashesFromDisk()
                 } catch {
                     return failed(error.message)
                 }
-                if digest == chosen.digest {
+                if hashes.digest == chosen.digest {
                     let committed: PartFile.Commit
                     do {
                         committed = try await part.commit(overwrite: configuration.overwrite)
@@ -258,7 +260,9 @@ public final class Downloader: Sendable {
                         return finish(.refused, "\(finalPath) appeared with other content during the download and was not replaced; "
                                       + "the verified download is kept as \(part.path): move the other file away and run the download again")
                     }
-                    share?.rememberVerified(path: finalPath, digest: chosen.digest)
+                    if let tree = hashes.tree {
+                        share?.rememberVerified(path: finalPath, hashes: FileHashes(digest: hashes.digest, tree: tree))
+                    }
                     let last = plan.finishingAttempt
                     outcome.peer = last?.candidate.endpoint
                     outcome.transport = last?.candidate.transport

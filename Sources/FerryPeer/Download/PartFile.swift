@@ -68,6 +68,10 @@ public final class PartFile: Sendable {
         /// Bytes read back into `hasher`.
         var hashed: UInt64 = 0
         var hasher = SHA256()
+        /// The Merkle tree of the same bytes, built in the same read-back when asked for (so that the
+        /// share can announce the finished file without hashing it again). It doubles the read-back's
+        /// hashing, so a download that no share will announce does without.
+        var tree: MerkleTreeBuilder?
         /// Bumped by truncation, so that a read-back in flight drops what it read.
         var generation = 0
         /// A read-back job owns the hasher.
@@ -100,8 +104,10 @@ public final class PartFile: Sendable {
 
     /// Opens (or creates) and locks the part file for `name` in `folder`, keeping the bytes of an
     /// earlier run only when its record says they are of this content (`digest`, `size`).
+    ///
+    /// With `buildsTree`, the read-back also builds the bytes' Merkle tree (``hashesFromDisk()``).
     public static func open(folder: String, name: SharedFileName, digest: ContentDigest, expectedSize: UInt64,
-                            pool: NIOThreadPool = .singleton) async throws(PartFileError) -> PartFile {
+                            buildsTree: Bool = false, pool: NIOThreadPool = .singleton) async throws(PartFileError) -> PartFile {
         let path = folder + "/" + partName(for: name, digest: digest)
         let recordPath = folder + "/" + recordName(for: name, digest: digest)
         let opened: (Int32, Opening)
@@ -116,13 +122,13 @@ public final class PartFile: Sendable {
         }
         let length: UInt64 = if case .resumed(let bytes) = opened.1 { bytes } else { 0 }
         let part = PartFile(path: path, finalPath: folder + "/" + name.rawValue, recordPath: recordPath, size: expectedSize,
-                            digest: digest, opening: opened.1, fd: opened.0, pool: pool, length: length)
+                            digest: digest, opening: opened.1, fd: opened.0, pool: pool, length: length, buildsTree: buildsTree)
         part.readBackIfDue()
         return part
     }
 
     private init(path: String, finalPath: String, recordPath: String, size: UInt64, digest: ContentDigest,
-                 opening: Opening, fd: Int32, pool: NIOThreadPool, length: UInt64) {
+                 opening: Opening, fd: Int32, pool: NIOThreadPool, length: UInt64, buildsTree: Bool) {
         self.path = path
         self.finalPath = finalPath
         self.recordPath = recordPath
@@ -131,7 +137,7 @@ public final class PartFile: Sendable {
         self.opening = opening
         self.fd = fd
         self.pool = pool
-        self.state = NIOLockedValueBox(State(length: length))
+        self.state = NIOLockedValueBox(State(length: length, tree: buildsTree ? MerkleTreeBuilder(fileSize: size) : nil))
     }
 
     deinit {
@@ -202,6 +208,7 @@ public final class PartFile: Sendable {
             if state.hashed > offset {
                 state.hashed = 0
                 state.hasher = SHA256()
+                if state.tree != nil { state.tree = MerkleTreeBuilder(fileSize: self.expectedSize) }
             }
         }
         readBackIfDue()
@@ -209,6 +216,12 @@ public final class PartFile: Sendable {
 
     /// The SHA-256 of the bytes on disk: waits for the read-back, then reads back what is left.
     public func digestFromDisk() async throws(PartFileError) -> ContentDigest {
+        try await hashesFromDisk().digest
+    }
+
+    /// The SHA-256 of the bytes on disk and, when the part file was opened with `buildsTree`, their
+    /// Merkle tree, from the same read-back.
+    public func hashesFromDisk() async throws(PartFileError) -> (digest: ContentDigest, tree: MerkleTree?) {
         await claimReadBack()
         do {
             try await pool.runIfActive { self.readBack(untilCaughtUp: true) }
@@ -216,9 +229,9 @@ public final class PartFile: Sendable {
             release()
             throw PartFileError(.ioError, "cannot read back \(path): \(error)")
         }
-        let (failure, hasher) = state.withLockedValue { ($0.failure, $0.hasher) }
+        let (failure, hasher, tree) = state.withLockedValue { ($0.failure, $0.hasher, $0.tree) }
         if let failure { throw failure }
-        return ContentDigest(hasher.finalize())
+        return (ContentDigest(hasher.finalize()), tree?.finalize())
     }
 
     /// What ``commit(overwrite:)`` did.
@@ -313,11 +326,14 @@ public final class PartFile: Sendable {
         defer { release() }
         var buffer = [UInt8](repeating: 0, count: Int(Self.readBackChunk))
         while true {
-            let (generation, from, length, hasher0) = state.withLockedValue { ($0.generation, $0.hashed, $0.length, $0.hasher) }
+            let (generation, from, length, hasher0, tree0) = state.withLockedValue {
+                ($0.generation, $0.hashed, $0.length, $0.hasher, $0.tree)
+            }
             let waiting = length - from
             guard waiting > 0, untilCaughtUp || waiting >= Self.readBackChunk else { return }
             let count = Int(min(waiting, Self.readBackChunk))
             var hasher = hasher0
+            var tree = tree0
             var done = 0
             var failure: PartFileError?
             buffer.withUnsafeMutableBytes { bytes in
@@ -335,6 +351,7 @@ public final class PartFile: Sendable {
                     done += read
                 }
                 hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: bytes[..<count]))
+                tree?.update(UnsafeRawBufferPointer(rebasing: bytes[..<count]))
             }
             let stop = state.withLockedValue { state -> Bool in
                 guard state.generation == generation else { return false }   // truncated meanwhile: read again
@@ -343,6 +360,7 @@ public final class PartFile: Sendable {
                     return true
                 }
                 state.hasher = hasher
+                state.tree = tree
                 state.hashed = from + UInt64(count)
                 return false
             }

@@ -21,41 +21,11 @@ struct UDPFetcher: FileFetcher {
     ) async -> FetchResult {
         let offset = part.length
         let (events, continuation) = AsyncStream.makeStream(of: UDPDownloadEvent.self)
-        var bound: (any Channel)?
         let channel: any Channel
         do {
-            let server = try SocketAddress(ipAddress: holder.host, port: Int(holder.udpPort))
-            let request = UDPRequestFrame(name: name.rawValue, start: offset)
-            let configuration = self.configuration
-            let coalesced = System.supportsUDPReceiveOffload
-            let opened = try await DatagramBootstrap(group: group)
-                .channelOption(.socketOption(.so_rcvbuf), value: UDPFileServer.socketBufferSize)
-                .channelOption(.datagramVectorReadMessageCount, value: Self.readMessages(coalesced: coalesced))
-                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(
-                    capacity: Self.readMessages(coalesced: coalesced) * Self.readSlotSize))
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(
-                            UDPClientHandler(configuration: configuration, request: request, server: server, events: continuation))
-                    }
-                }
-                .bind(host: Self.bindHost(localHost, server: server), port: 0)
-                .get()
-            // Closed below if any step of the setup fails: the `defer` after this block only
-            // covers a channel that is fully set up.
-            bound = opened
-            if coalesced {
-                // The server sends runs of datagrams as one GSO write; with GRO the kernel hands them
-                // to us as one superbuffer too (one read and one wakeup instead of one per datagram).
-                try await opened.setOption(.datagramReceiveOffload, value: true).get()
-                try await opened.setOption(.datagramReceiveSegmentSize, value: true).get()
-            }
-            try await opened.connect(to: server).get()
-            try await opened.writeAndFlush(UDPDownloadCommand.start).get()
-            channel = opened
+            channel = try await Self.open(UDPRequestFrame(name: name.rawValue, start: offset), to: holder,
+                                          configuration: configuration, localHost: localHost, group: group, events: continuation)
         } catch {
-            if let bound { try? await bound.close() }
-            continuation.finish()
             return .init(bytes: 0, error: .connectFailed, message: describe(connectError: error, timeout: .seconds(5)))
         }
         defer { channel.close(promise: nil) }
@@ -100,6 +70,45 @@ struct UDPFetcher: FileFetcher {
             return .init(bytes: received, error: .closedEarly, message: "cancelled")
         } onCancel: {
             channel.writeAndFlush(UDPDownloadCommand.abort(FerryUDPError(.cancelled)), promise: nil)
+        }
+    }
+
+    /// Binds a socket, sends `request` to `holder`'s UDP port and starts the transfer; the handler
+    /// reports to `continuation`, which is finished when opening fails (the socket is then closed).
+    static func open(_ request: UDPRequestFrame, to holder: Holder, configuration: UDPConfiguration, localHost: String?,
+                     group: any EventLoopGroup, events continuation: AsyncStream<UDPDownloadEvent>.Continuation) async throws -> any Channel {
+        var bound: (any Channel)?
+        do {
+            let server = try SocketAddress(ipAddress: holder.host, port: Int(holder.udpPort))
+            let coalesced = System.supportsUDPReceiveOffload
+            let opened = try await DatagramBootstrap(group: group)
+                .channelOption(.socketOption(.so_rcvbuf), value: UDPFileServer.socketBufferSize)
+                .channelOption(.datagramVectorReadMessageCount, value: Self.readMessages(coalesced: coalesced))
+                .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(
+                    capacity: Self.readMessages(coalesced: coalesced) * Self.readSlotSize))
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(
+                            UDPClientHandler(configuration: configuration, request: request, server: server, events: continuation))
+                    }
+                }
+                .bind(host: Self.bindHost(localHost, server: server), port: 0)
+                .get()
+            // Closed below if any step of the setup fails.
+            bound = opened
+            if coalesced {
+                // The server sends runs of datagrams as one GSO write; with GRO the kernel hands them
+                // to us as one superbuffer too (one read and one wakeup instead of one per datagram).
+                try await opened.setOption(.datagramReceiveOffload, value: true).get()
+                try await opened.setOption(.datagramReceiveSegmentSize, value: true).get()
+            }
+            try await opened.connect(to: server).get()
+            try await opened.writeAndFlush(UDPDownloadCommand.start).get()
+            return opened
+        } catch {
+            if let bound { try? await bound.close() }
+            continuation.finish()
+            throw error
         }
     }
 

@@ -189,11 +189,40 @@ public struct FileServer: Service, CustomStringConvertible {
         }
     }
 
-    /// Serves one request: checks it, takes an upload slot, opens the file, sends the bytes while
-    /// watching the file's size, and waits for the client to close. Refusals are thrown.
+    /// Serves one request, `GET` or `LAYER`. Refusals are thrown.
     private func answer(_ frame: LineFrame, on channel: any Channel, outbound: NIOAsyncChannelOutboundWriter<IOData>,
                         frames: inout NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator, client: String) async throws {
-        let request = try Self.request(from: frame)
+        switch try Self.request(from: frame) {
+        case .get(let request):
+            try await answer(request, on: channel, outbound: outbound, frames: &frames, client: client)
+        case .layer(let request):
+            try await answer(request, on: channel, outbound: outbound, frames: &frames, client: client)
+        }
+    }
+
+    /// Serves a piece layer from the share's snapshot (it was computed with the file's SHA-256, so no
+    /// disk is read and no upload slot taken: at most 64 KiB from memory), then waits for the client
+    /// to close. Only for the content asked for: other content under that name is `404`.
+    private func answer(_ request: PieceLayerRequest, on channel: any Channel, outbound: NIOAsyncChannelOutboundWriter<IOData>,
+                        frames: inout NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator, client: String) async throws {
+        guard let file = share.file(named: request.name), file.digest == request.digest else {
+            throw FileProtocolError(.notFound, "not found: \(LineScanner.quote(request.name.rawValue)) with SHA-256 \(request.digest.hex)")
+        }
+        let layer = file.tree.pieceLayerBytes
+        let header = PieceLayerReplyHeader.ok(size: file.size, digest: file.digest, chunkSize: file.tree.chunkSize,
+                                              root: file.tree.root.digest, length: layer.count)
+        var buffer = ByteBuffer(string: header.line + "\n")
+        buffer.writeBytes(layer)
+        try await outbound.write(.byteBuffer(buffer))
+        logger.debug("piece layer", metadata: ["client": "\(client)", "file": "\(file.name)", "bytes": "\(layer.count)"])
+        outbound.finish()
+        try await Self.awaitClose(of: channel, frames: &frames, within: configuration.limits.requestTimeout)
+    }
+
+    /// Serves a `GET`: checks it, takes an upload slot, opens the file, sends the bytes while
+    /// watching the file's size, and waits for the client to close. Refusals are thrown.
+    private func answer(_ request: FileRequest, on channel: any Channel, outbound: NIOAsyncChannelOutboundWriter<IOData>,
+                        frames: inout NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator, client: String) async throws {
         guard let file = share.file(named: request.name) else {
             throw FileProtocolError(.notFound, "not found: \(LineScanner.quote(request.name.rawValue))")
         }
@@ -251,9 +280,9 @@ public struct FileServer: Service, CustomStringConvertible {
         }
     }
 
-    private static func request(from frame: LineFrame) throws(FileProtocolError) -> FileRequest {
+    private static func request(from frame: LineFrame) throws(FileProtocolError) -> FileServerRequest {
         switch frame {
-        case .line(let line): return try FileRequest(parsing: line)
+        case .line(let line): return try FileServerRequest(parsing: line)
         case .invalid(.tooLong(let limit)): throw FileProtocolError(.lineTooLong, "request longer than \(limit) bytes")
         case .invalid(.containsNUL): throw FileProtocolError(.malformed, "request contains NUL")
         case .invalid(.notUTF8): throw FileProtocolError(.malformed, "request is not valid UTF-8")

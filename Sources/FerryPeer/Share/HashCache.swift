@@ -3,8 +3,12 @@ import Foundation
 import GRDB
 import Logging
 
-/// Remembers the SHA-256 of files by (path, size, modification time), so that a restarted peer does
-/// not hash unchanged files again. A small SQLite database through GRDB.
+/// Remembers the SHA-256 and the BEP 52 Merkle tree (root, chunk size, piece layer) of files by (path,
+/// size, modification time), so that a restarted peer does not hash unchanged files again. A small
+/// SQLite database through GRDB.
+///
+/// Schema 2 added the tree's columns. A row without a tree (written by an older peer, which may still
+/// share the file) or whose tree does not hold together is a miss: the file is hashed once more.
 ///
 /// Several peers on one machine share the default cache file, so every connection waits up to
 /// ``busyTimeout`` for another process's lock instead of failing with `database is locked`, and the
@@ -14,7 +18,7 @@ public struct HashCache: Sendable {
     public static let busyTimeout: TimeInterval = 5
 
     /// The schema version this code writes (`PRAGMA user_version`).
-    static let schemaVersion = 1
+    static let schemaVersion = 2
 
     private let writer: any DatabaseWriter
 
@@ -43,6 +47,16 @@ public struct HashCache: Sendable {
                         table.column("modifiedNanoseconds", .integer).notNull()
                         table.column("sha256", .text).notNull()
                     }
+                }
+                if version < 2 {
+                    // Rows of schema 1 keep NULLs here: misses until hashed again.
+                    try db.alter(table: "fileHash") { table in
+                        table.add(column: "chunkSize", .integer)
+                        table.add(column: "piecesRoot", .text)
+                        table.add(column: "pieceLayer", .blob)
+                    }
+                }
+                if version < Self.schemaVersion {
                     try db.execute(sql: "PRAGMA user_version = \(Self.schemaVersion)")
                 }
                 return .commit
@@ -78,22 +92,44 @@ public struct HashCache: Sendable {
         }
     }
 
-    /// The remembered digest of the file at `path`, if its size and modification time still match.
-    public func digest(path: String, size: UInt64, modified: Int64) throws -> ContentDigest? {
+    /// The remembered hashes of the file at `path`, if its size and modification time still match
+    /// and the row has a tree that holds together with Ferry's chunk size for that size.
+    public func hashes(path: String, size: UInt64, modified: Int64) throws -> FileHashes? {
         try writer.read { db in
-            let hex = try String.fetchOne(
-                db, sql: "SELECT sha256 FROM fileHash WHERE path = ? AND size = ? AND modifiedNanoseconds = ?",
+            guard let row = try Row.fetchOne(
+                db, sql: """
+                    SELECT sha256, chunkSize, piecesRoot, pieceLayer FROM fileHash
+                    WHERE path = ? AND size = ? AND modifiedNanoseconds = ?
+                    """,
                 arguments: [path, Int64(clamping: size), modified])
-            return hex.flatMap { ContentDigest(hex: $0) }
+            else { return nil }
+            guard let digest = ContentDigest(hex: row["sha256"] as String),
+                  let chunkSize = row["chunkSize"] as Int64?, chunkSize > 0,
+                  UInt64(chunkSize) == MerkleTree.chunkSize(forFileSize: size),
+                  let rootHex = row["piecesRoot"] as String?, let root = MerkleHash(hex: rootHex),
+                  let layerBytes = row["pieceLayer"] as Data?,
+                  let layer = MerkleTree.pieceLayer(fromBytes: layerBytes),
+                  let tree = MerkleTree(fileSize: size, chunkSize: UInt64(chunkSize), root: root, pieceLayer: layer)
+            else { return nil }
+            return FileHashes(digest: digest, tree: tree)
         }
     }
 
-    /// Remembers the digest of the file at `path`.
-    public func remember(_ digest: ContentDigest, path: String, size: UInt64, modified: Int64) throws {
+    /// The remembered digest of the file at `path` (see ``hashes(path:size:modified:)``).
+    public func digest(path: String, size: UInt64, modified: Int64) throws -> ContentDigest? {
+        try hashes(path: path, size: size, modified: modified)?.digest
+    }
+
+    /// Remembers the hashes of the file at `path`.
+    public func remember(_ hashes: FileHashes, path: String, size: UInt64, modified: Int64) throws {
         try writer.write { db in
             try db.execute(
-                sql: "INSERT OR REPLACE INTO fileHash (path, size, modifiedNanoseconds, sha256) VALUES (?, ?, ?, ?)",
-                arguments: [path, Int64(clamping: size), modified, digest.hex])
+                sql: """
+                    INSERT OR REPLACE INTO fileHash (path, size, modifiedNanoseconds, sha256, chunkSize, piecesRoot, pieceLayer)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [path, Int64(clamping: size), modified, hashes.digest.hex,
+                            Int64(clamping: hashes.tree.chunkSize), hashes.tree.root.hex, Data(hashes.tree.pieceLayerBytes)])
         }
     }
 

@@ -22,12 +22,12 @@ import Darwin
 /// ``rescan(on:)``, which runs the scan on an `NIOThreadPool`. A hash cache that fails is logged once
 /// and then left alone: the share is hashed without it.
 public final class Share: Sendable {
-    /// How a file's content digest is computed; tests slow it down or hold it to watch what runs
-    /// meanwhile.
-    public typealias FileHasher = @Sendable (_ path: String) throws(PeerError) -> ContentDigest
+    /// How a file's content digest and Merkle tree are computed; tests slow it down or hold it to watch
+    /// what runs meanwhile.
+    public typealias FileHasher = @Sendable (_ path: String) throws(PeerError) -> FileHashes
 
-    /// SHA-256 of the whole file, streamed.
-    public static let sha256: FileHasher = { path throws(PeerError) in try ContentHasher.digest(ofFileAt: path) }
+    /// SHA-256 of the whole file and its BEP 52 Merkle tree, streamed in one read pass.
+    public static let sha256: FileHasher = { path throws(PeerError) in try ContentHasher.hashes(ofFileAt: path) }
 
     /// The folder as given, and its real path (symlinks resolved).
     public let folder: String
@@ -169,11 +169,11 @@ public final class Share: Sendable {
         return true
     }
 
-    /// Records the digest of a file this peer just downloaded and verified into the folder, so that
-    /// the next scan shares it without hashing it again.
-    public func rememberVerified(path: String, digest: ContentDigest) {
+    /// Records the digest and tree of a file this peer just downloaded and verified into the folder,
+    /// so that the next scan shares it without hashing it again.
+    public func rememberVerified(path: String, hashes: FileHashes) {
         guard cache != nil, let real = Self.realPath(path), let info = Self.status(real) else { return }
-        _ = withCache { try $0.remember(digest, path: real, size: info.size, modified: info.modified) }
+        _ = withCache { try $0.remember(hashes, path: real, size: info.size, modified: info.modified) }
     }
 
     private enum Examination {
@@ -206,12 +206,12 @@ public final class Share: Sendable {
         if let known = previous.files[name], known.path == real, known.size == info.size, known.modified == info.modified {
             return .shared(known)
         }
-        if let digest = withCache({ try $0.digest(path: real, size: info.size, modified: info.modified) }) {
-            return .shared(SharedFile(name: name, size: info.size, digest: digest, path: real, modified: info.modified))
+        if let hashes = withCache({ try $0.hashes(path: real, size: info.size, modified: info.modified) }) {
+            return .shared(SharedFile(name: name, size: info.size, hashes: hashes, path: real, modified: info.modified))
         }
-        let digest: ContentDigest
+        let hashes: FileHashes
         do {
-            digest = try hasher(real)
+            hashes = try hasher(real)
         } catch {
             return .skipped(error.message)
         }
@@ -219,9 +219,9 @@ public final class Share: Sendable {
         guard let after = Self.status(real), after.size == info.size, after.modified == info.modified else {
             return .ignored
         }
-        _ = withCache { try $0.remember(digest, path: real, size: info.size, modified: info.modified) }
-        logger.debug("hashed", metadata: ["file": "\(raw)", "size": "\(info.size)"])
-        return .shared(SharedFile(name: name, size: info.size, digest: digest, path: real, modified: info.modified))
+        _ = withCache { try $0.remember(hashes, path: real, size: info.size, modified: info.modified) }
+        logger.debug("hashed", metadata: ["file": "\(raw)", "size": "\(info.size)", "root": "\(hashes.tree.root.digest.shortHex)"])
+        return .shared(SharedFile(name: name, size: info.size, hashes: hashes, path: real, modified: info.modified))
     }
 
     struct FileStatus {

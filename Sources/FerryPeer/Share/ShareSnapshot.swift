@@ -5,12 +5,27 @@ public struct SharedFile: Hashable, Sendable {
     public var name: SharedFileName
     public var size: UInt64
     public var digest: ContentDigest
+    /// The BEP 52 Merkle tree of the content, computed in the same pass as `digest`.
+    public var tree: MerkleTree
     /// The real path of the bytes (symlinks resolved), inside the share.
     public var path: String
     /// Modification time in nanoseconds since 1970, as read when the file was hashed.
     public var modified: Int64
 
-    public var entry: SharedFileEntry { SharedFileEntry(name: name, size: size, digest: digest) }
+    public init(name: SharedFileName, size: UInt64, hashes: FileHashes, path: String, modified: Int64) {
+        self.name = name
+        self.size = size
+        self.digest = hashes.digest
+        self.tree = hashes.tree
+        self.path = path
+        self.modified = modified
+    }
+
+    /// The digest and the tree.
+    public var hashes: FileHashes { FileHashes(digest: digest, tree: tree) }
+
+    /// What the tracker is told, the tree's root included.
+    public var entry: SharedFileEntry { SharedFileEntry(name: name, size: size, digest: digest, root: tree.root.digest) }
 }
 
 /// Everything a peer shares at one moment.

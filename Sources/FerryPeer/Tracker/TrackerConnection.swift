@@ -20,6 +20,8 @@ public final class TrackerConnection: Sendable {
     private let channel: any Channel
     private let replyTimeout: Duration
     private let ending: NIOLockedValueBox<PeerError?>
+    /// The feature words of the tracker's `HELLO` reply (``TrackerFeature``).
+    private let features = NIOLockedValueBox<Set<String>>([])
 
     private init(channel: any Channel, replyTimeout: Duration, ending: NIOLockedValueBox<PeerError?>) {
         self.channel = channel
@@ -108,14 +110,23 @@ public final class TrackerConnection: Sendable {
     /// Registers as a peer serving on these ports; returns the address the tracker sees.
     public func hello(tcpPort: Int, udpPort: Int) async throws -> String {
         let reply = try await send(.hello(tcpPort: UInt16(tcpPort), udpPort: UInt16(udpPort)))
+        features.withLockedValue { $0 = TrackerFeature.features(ofHelloReply: reply.final.text) }
         var scanner = LineScanner(reply.final.text)
         _ = scanner.word()
         return scanner.word() ?? "?"
     }
 
+    /// Whether the tracker said, in its `HELLO` reply, that `FILE` and `ADD` lines may carry roots.
+    public var acceptsRoots: Bool { features.withLockedValue { $0.contains(TrackerFeature.roots) } }
+
+    /// `entry` as this tracker takes it: without its root unless the tracker accepts roots.
+    public func announceable(_ entry: SharedFileEntry) -> SharedFileEntry {
+        acceptsRoots ? entry : entry.withoutRoot
+    }
+
     /// Replaces the peer's whole share on the tracker.
     public func announce(_ entries: [SharedFileEntry]) async throws -> TrackerReply {
-        try await send([TrackerRequest.update(count: entries.count).line] + entries.map { TrackerRequest.file($0).line })
+        try await send([TrackerRequest.update(count: entries.count).line] + entries.map { TrackerRequest.file(announceable($0)).line })
             .checked()
     }
 

@@ -223,7 +223,7 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
             return snapshot
         }
         let (added, removed) = snapshot.changes(since: old)
-        for entry in added { _ = try await connection.send(.add(entry)) }
+        for entry in added { _ = try await connection.send(.add(connection.announceable(entry))) }
         for name in removed {
             let reply = try await connection.send([TrackerRequest.remove(name).line])
             if !reply.final.status.isSuccess, reply.final.status != .notFound { _ = try reply.checked() }

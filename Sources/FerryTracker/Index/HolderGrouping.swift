@@ -2,7 +2,9 @@ import FerryWire
 
 /// Turns the rows of a lookup into the tracker's answer: for each requested name, its holders grouped
 /// by content (size and SHA-256), the group with the most holders first, holders in the order the
-/// store gave them (the order peers connected).
+/// store gave them (the order peers connected). A group's root is the one most of its holders
+/// announced (on a tie, the one announced first in that order); holders that announced none (older
+/// peers) neither count nor split the group.
 public enum HolderGrouping {
     public static func results(for requested: [String], rows: [HolderRow]) -> [LookupResult] {
         var rowsByName: [SharedFileName: [HolderRow]] = [:]
@@ -31,6 +33,8 @@ public enum HolderGrouping {
         struct Key: Hashable { var size: UInt64; var digest: ContentDigest }
         var order: [Key] = []
         var groups: [Key: HolderGroup] = [:]
+        var roots: [Key: [ContentDigest: Int]] = [:]
+        var rootOrder: [Key: [ContentDigest]] = [:]
         for row in rows {
             let key = Key(size: row.size, digest: row.digest)
             if groups[key] == nil {
@@ -39,7 +43,15 @@ public enum HolderGrouping {
             }
             if !groups[key]!.holders.contains(row.holder) {
                 groups[key]!.holders.append(row.holder)
+                if let root = row.root {
+                    if roots[key, default: [:]][root] == nil { rootOrder[key, default: []].append(root) }
+                    roots[key, default: [:]][root, default: 0] += 1
+                }
             }
+        }
+        for (key, order) in rootOrder {
+            let votes = roots[key]!
+            groups[key]!.root = order.max { votes[$0]! < votes[$1]! }    // the first of equals on a tie
         }
         let firstSeen = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
         return order.sorted { lhs, rhs in

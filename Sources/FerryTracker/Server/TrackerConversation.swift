@@ -132,6 +132,7 @@ public struct TrackerConversation: Sendable {
             }
             pendingUpdate!.received += 1
             let cost = entry.name.rawValue.utf8.count + TrackerLimits.pendingUpdateEntryOverhead
+                + (entry.root == nil ? 0 : TrackerLimits.pendingUpdateRootOverhead)
             guard pendingUpdate!.bytes + cost <= maximumPendingUpdateBytes else {
                 return abortingUpdate(.error(.init(
                     .tooMany, "UPDATE aborted: its FILE lines hold over \(maximumPendingUpdateBytes) bytes; nothing changed")))
@@ -174,7 +175,7 @@ public struct TrackerConversation: Sendable {
             endpoint = claimed
             fileCount = 0
             logger.info("peer registered", metadata: ["peer": "\(observedHost):\(tcpPort)", "udp": "\(udpPort)"])
-            return .final(.ok, "HELLO \(observedHost) \(TrackerLimits.heartbeatTimeout)")
+            return .final(.ok, "HELLO \(observedHost) \(TrackerLimits.heartbeatTimeout) \(TrackerFeature.roots)")
 
         case .update(let count):
             guard peer != nil else { return .error(.init(.notRegistered, "say HELLO <tcp-port> <udp-port> first")) }
@@ -273,8 +274,8 @@ public struct TrackerConversation: Sendable {
     static let helpText = [
         "HELLO <tcp-port> <udp-port>      register as a peer (udp-port 0: no UDP)",
         "UPDATE <count>                   replace your share; <count> FILE lines follow",
-        "FILE <size> <sha256> <name>      one file of an UPDATE",
-        "ADD <size> <sha256> <name>       share one more file",
+        "FILE <size> <sha256> <name> [<root>]  one file of an UPDATE (root: after a quoted name)",
+        "ADD <size> <sha256> <name> [<root>]   share one more file",
         "REMOVE <name>                    stop sharing a file",
         "SEND <name>[, <name> ...]        who has these files? (quote names with commas)",
         "LIST [<pattern>]                 shared files (glob with * and ?, or a substring)",

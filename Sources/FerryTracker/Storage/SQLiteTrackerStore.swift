@@ -6,7 +6,8 @@ import GRDB
 /// ever appended.
 ///
 /// Tables: `peerSession` (one row per control connection that said `HELLO`, with `online`) and
-/// `sharedFile` (what each session shares). Lookups join the two on `online = 1`.
+/// `sharedFile` (what each session shares, with the BEP 52 root when the peer announced one; migration
+/// v2 added that column, NULL for older rows and older peers). Lookups join the two on `online = 1`.
 public struct SQLiteTrackerStore: TrackerStore {
     private let writer: any DatabaseWriter
 
@@ -49,6 +50,11 @@ public struct SQLiteTrackerStore: TrackerStore {
             }
             try db.create(index: "sharedFile_name", on: "sharedFile", columns: ["name"])
         }
+        migrator.registerMigration("v2 pieces root of shared files") { db in
+            try db.alter(table: "sharedFile") { table in
+                table.add(column: "piecesRoot", .text)
+            }
+        }
         return migrator
     }
 
@@ -82,9 +88,10 @@ public struct SQLiteTrackerStore: TrackerStore {
         try await writer.write { db in
             try db.execute(sql: "DELETE FROM sharedFile WHERE sessionId = ?", arguments: [peer.rawValue])
             let statement = try db.makeStatement(
-                sql: "INSERT OR REPLACE INTO sharedFile (sessionId, name, size, sha256) VALUES (?, ?, ?, ?)")
+                sql: "INSERT OR REPLACE INTO sharedFile (sessionId, name, size, sha256, piecesRoot) VALUES (?, ?, ?, ?, ?)")
             for file in files {
-                try statement.execute(arguments: [peer.rawValue, file.name.rawValue, Int64(clamping: file.size), file.digest.hex])
+                try statement.execute(arguments: [peer.rawValue, file.name.rawValue, Int64(clamping: file.size), file.digest.hex,
+                                                  file.root?.hex])
             }
         }
     }
@@ -95,8 +102,8 @@ public struct SQLiteTrackerStore: TrackerStore {
                 db, sql: "SELECT EXISTS (SELECT 1 FROM sharedFile WHERE sessionId = ? AND name = ?)",
                 arguments: [peer.rawValue, file.name.rawValue]) ?? false
             try db.execute(
-                sql: "INSERT OR REPLACE INTO sharedFile (sessionId, name, size, sha256) VALUES (?, ?, ?, ?)",
-                arguments: [peer.rawValue, file.name.rawValue, Int64(clamping: file.size), file.digest.hex])
+                sql: "INSERT OR REPLACE INTO sharedFile (sessionId, name, size, sha256, piecesRoot) VALUES (?, ?, ?, ?, ?)",
+                arguments: [peer.rawValue, file.name.rawValue, Int64(clamping: file.size), file.digest.hex, file.root?.hex])
             return !existed
         }
     }
@@ -118,7 +125,7 @@ public struct SQLiteTrackerStore: TrackerStore {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT f.name, f.size, f.sha256, p.host, p.tcpPort, p.udpPort
+                    SELECT f.name, f.size, f.sha256, f.piecesRoot, p.host, p.tcpPort, p.udpPort
                     FROM sharedFile f JOIN peerSession p ON p.id = f.sessionId
                     WHERE p.online = 1 AND f.name IN (\(placeholders))
                     ORDER BY p.connectedAt, p.id
@@ -164,8 +171,12 @@ public struct SQLiteTrackerStore: TrackerStore {
               let digest = ContentDigest(hex: row["sha256"] as String),
               let tcpPort = UInt16(exactly: tcp), let udpPort = UInt16(exactly: udp)
         else { return nil }
+        // A root that cannot be this file's (only a damaged database holds one) is left out: clients
+        // refuse a SEND reply that carries it.
+        let root = (row["piecesRoot"] as String?).flatMap { ContentDigest(hex: $0) }
+            .flatMap { SharedFileEntry.isPlausible(root: $0, size: UInt64(max(0, size))) ? $0 : nil }
         return HolderRow(
-            name: name, size: UInt64(max(0, size)), digest: digest,
+            name: name, size: UInt64(max(0, size)), digest: digest, root: root,
             holder: Holder(host: row["host"], tcpPort: tcpPort, udpPort: udpPort))
     }
 }

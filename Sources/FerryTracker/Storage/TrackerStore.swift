@@ -45,12 +45,15 @@ public struct HolderRow: Hashable, Sendable {
     public var name: SharedFileName
     public var size: UInt64
     public var digest: ContentDigest
+    /// The BEP 52 root this holder announced, if any.
+    public var root: ContentDigest?
     public var holder: Holder
 
-    public init(name: SharedFileName, size: UInt64, digest: ContentDigest, holder: Holder) {
+    public init(name: SharedFileName, size: UInt64, digest: ContentDigest, root: ContentDigest? = nil, holder: Holder) {
         self.name = name
         self.size = size
         self.digest = digest
+        self.root = root
         self.holder = holder
     }
 }

@@ -34,6 +34,9 @@ public enum FileProtocolLimits {
     public static let maximumRequestLength = 1024
     /// The longest reply line, in bytes, without the `\n`.
     public static let maximumReplyLength = 512
+    /// The largest piece layer a client takes in a `LAYER` reply: 2048 chunk hashes, as many as
+    /// Ferry's chunk size rule ever gives a file. A reply announcing more does not parse.
+    public static let maximumPieceLayerLength = 2048 * 32
 }
 
 /// A refused file request: the status and short text of the reply line.

@@ -20,6 +20,13 @@ public struct LineScanner: Sendable {
         self.init(line[...])
     }
 
+    /// `true` when the next non-space character is `"`: a quoted name follows.
+    public var startsWithQuote: Bool {
+        var probe = index
+        while probe < scalars.count, Self.isSpace(scalars[probe]) { probe += 1 }
+        return probe < scalars.count && scalars[probe] == "\""
+    }
+
     /// `true` once only spaces remain.
     public var isAtEnd: Bool {
         var probe = index

@@ -25,11 +25,16 @@ public struct Holder: Hashable, Sendable, CustomStringConvertible {
 public struct HolderGroup: Hashable, Sendable {
     public var size: UInt64
     public var digest: ContentDigest
+    /// The BEP 52 root of the content that most of its holders announced, `nil` when none did (older
+    /// peers announce none). A downloader checks the piece layer it fetches against it, and still
+    /// checks the whole file against `digest`.
+    public var root: ContentDigest?
     public var holders: [Holder]
 
-    public init(size: UInt64, digest: ContentDigest, holders: [Holder]) {
+    public init(size: UInt64, digest: ContentDigest, root: ContentDigest? = nil, holders: [Holder]) {
         self.size = size
         self.digest = digest
+        self.root = root
         self.holders = holders
     }
 }
@@ -57,7 +62,7 @@ public struct LookupResult: Hashable, Sendable {
     /// The continuation lines that carry this result in a `SEND` reply:
     ///
     /// ```
-    /// 210-FILE "<name>" <size> <sha256> <holder-count>     one per content group, then its holders:
+    /// 210-FILE "<name>" <size> <sha256> <holder-count> [<root>]   one per content group, then its holders:
     /// 211-PEER <ip> <tcp-port> <udp-port>
     /// 404-NOTFOUND "<name>"
     /// 403-BADNAME "<name>" <reason>
@@ -68,8 +73,9 @@ public struct LookupResult: Hashable, Sendable {
         case .found(let groups):
             var lines: [TrackerReplyLine] = []
             for group in groups {
+                let root = group.root.map { " " + $0.hex } ?? ""
                 lines.append(.init(status: .file, isFinal: false,
-                                   text: "FILE \(quoted) \(group.size) \(group.digest.hex) \(group.holders.count)"))
+                                   text: "FILE \(quoted) \(group.size) \(group.digest.hex) \(group.holders.count)\(root)"))
                 for holder in group.holders {
                     lines.append(.init(status: .peer, isFinal: false,
                                        text: "PEER \(holder.host) \(holder.tcpPort) \(holder.udpPort)"))
@@ -104,8 +110,16 @@ public struct LookupResult: Hashable, Sendable {
                 case (.file, "FILE"):
                     var rest = LineScanner(line.text.dropFirst(5))
                     let (name, size, digest, _) = try fileFields(&rest)
+                    var root: ContentDigest?
+                    if let word = rest.word() {
+                        guard let parsed = ContentDigest(hex: word), SharedFileEntry.isPlausible(root: parsed, size: size) else {
+                            throw SyntaxError("FILE root must be 64 hexadecimal digits, zero exactly for an empty file")
+                        }
+                        // Words after the root are left for later versions, as the root was left by earlier ones.
+                        root = parsed
+                    }
                     if name != currentName { flush(); currentName = name }
-                    groups.append(HolderGroup(size: size, digest: digest, holders: []))
+                    groups.append(HolderGroup(size: size, digest: digest, root: root, holders: []))
                 case (.peer, "PEER"):
                     guard currentName != nil, !groups.isEmpty else { throw SyntaxError("PEER before FILE") }
                     guard let host = scanner.word(), (try? SocketAddress(ipAddress: host, port: 0)) != nil else {

@@ -35,13 +35,15 @@ public enum TrackerLimits {
     /// in within it.
     public static let helloTakeoverQuietPeriod = 5
     /// The most bytes one connection's pending `UPDATE` may hold (each `FILE` costs its name's UTF-8
-    /// bytes plus ``pendingUpdateEntryOverhead``). An `UPDATE` over it is aborted with `413`.
+    /// bytes plus ``pendingUpdateEntryOverhead``, plus ``pendingUpdateRootOverhead`` with a root). An `UPDATE` over it is aborted with `413`.
     public static let maximumPendingUpdateBytes = 16 << 20
     /// The most bytes all connections' pending `UPDATE`s may hold together; an `UPDATE` that would go
     /// over it is aborted with `413` too; it may be retried when others complete.
     public static let maximumPendingUpdateBytesInAll = 256 << 20
     /// What one pending `FILE` costs besides its name, in bytes (size, digest, bookkeeping).
     public static let pendingUpdateEntryOverhead = 96
+    /// What a pending `FILE`'s root costs on top, in bytes (its 32 bytes and their allocation).
+    public static let pendingUpdateRootOverhead = 64
     /// The most refused-`FILE` lines one `UPDATE` reply reports one by one; more are only counted in
     /// its final `200 UPDATED <kept> <refused>` line.
     public static let maximumRefusedLinesPerUpdate = 100

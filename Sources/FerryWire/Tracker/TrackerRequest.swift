@@ -1,13 +1,30 @@
-/// A file as a peer announces it: its name, size and SHA-256.
+/// A file as a peer announces it: its name, size and SHA-256, and the root of its BEP 52 Merkle tree
+/// when the peer computed one (older peers do not).
 public struct SharedFileEntry: Hashable, Sendable {
     public var name: SharedFileName
     public var size: UInt64
     public var digest: ContentDigest
+    /// BEP 52's `pieces root` of the content (64 zero digits for an empty file), or `nil`.
+    public var root: ContentDigest?
 
-    public init(name: SharedFileName, size: UInt64, digest: ContentDigest) {
+    public init(name: SharedFileName, size: UInt64, digest: ContentDigest, root: ContentDigest? = nil) {
         self.name = name
         self.size = size
         self.digest = digest
+        self.root = root
+    }
+
+    /// The zero root: what an empty file has, and what no other file can have.
+    public static let zeroRoot = ContentDigest(bytes: [UInt8](repeating: 0, count: ContentDigest.byteCount))!
+
+    /// Whether `root` can be the root of a file of `size` bytes: the zero root exactly for an empty file.
+    public static func isPlausible(root: ContentDigest, size: UInt64) -> Bool {
+        (root == zeroRoot) == (size == 0)
+    }
+
+    /// The same entry without its root: what a tracker that did not offer `ROOTS` is sent.
+    public var withoutRoot: SharedFileEntry {
+        SharedFileEntry(name: name, size: size, digest: digest)
     }
 }
 
@@ -16,8 +33,8 @@ public struct SharedFileEntry: Hashable, Sendable {
 /// ```
 /// HELLO <tcp-port> <udp-port>        register this connection as a peer (udp-port 0: no UDP)
 /// UPDATE <count>                     replace this peer's whole share; <count> FILE lines follow
-/// FILE <size> <sha256> <name>        one file of an UPDATE
-/// ADD <size> <sha256> <name>         add or replace one file
+/// FILE <size> <sha256> <name> [<root>]   one file of an UPDATE (a root only after a quoted name)
+/// ADD <size> <sha256> <name> [<root>]    add or replace one file
 /// REMOVE <name>                      stop sharing one file
 /// SEND <name>[, <name> …]            who has these files?
 /// LIST [<pattern>]                   what is shared (glob with * and ?, or a substring)
@@ -97,8 +114,8 @@ public enum TrackerRequest: Hashable, Sendable {
         switch self {
         case .hello(let tcp, let udp): return "HELLO \(tcp) \(udp)"
         case .update(let count): return "UPDATE \(count)"
-        case .file(let entry): return "FILE \(entry.size) \(entry.digest.hex) \(LineScanner.quote(entry.name.rawValue))"
-        case .add(let entry): return "ADD \(entry.size) \(entry.digest.hex) \(LineScanner.quote(entry.name.rawValue))"
+        case .file(let entry): return "FILE " + Self.fields(entry)
+        case .add(let entry): return "ADD " + Self.fields(entry)
         case .remove(let name): return "REMOVE \(LineScanner.quote(name.rawValue))"
         case .send(let names): return "SEND " + names.map(LineScanner.quote).joined(separator: ", ")
         case .list(let pattern): return pattern.map { "LIST \(LineScanner.quote($0))" } ?? "LIST"
@@ -108,13 +125,33 @@ public enum TrackerRequest: Hashable, Sendable {
         }
     }
 
+    /// `<size> <sha256> "<name>" [<root>]`, the name always quoted.
+    private static func fields(_ entry: SharedFileEntry) -> String {
+        let base = "\(entry.size) \(entry.digest.hex) \(LineScanner.quote(entry.name.rawValue))"
+        return entry.root.map { base + " " + $0.hex } ?? base
+    }
+
+    /// Reads `<size> <sha256> <name> [<root>]`. A bare name is the rest of the line, as before roots
+    /// existed, so a root can only follow a quoted name.
     private static func entry(_ scanner: inout LineScanner) throws -> SharedFileEntry {
         let size = try scanner.number("size")
         guard let hex = scanner.word(), let digest = ContentDigest(hex: hex) else {
             throw SyntaxError("sha256 must be 64 hexadecimal digits")
         }
-        let name = try validName(scanner.name())
-        return SharedFileEntry(name: name, size: size, digest: digest)
+        guard scanner.startsWithQuote else {
+            return SharedFileEntry(name: try validName(scanner.name()), size: size, digest: digest)
+        }
+        let name = try validName(try scanner.quotedName())
+        var root: ContentDigest?
+        if let word = scanner.word() {
+            guard let parsed = ContentDigest(hex: word) else { throw SyntaxError("root must be 64 hexadecimal digits") }
+            guard SharedFileEntry.isPlausible(root: parsed, size: size) else {
+                throw SyntaxError(size == 0 ? "the root of an empty file is 64 zeros" : "a zero root is only for an empty file")
+            }
+            root = parsed
+            try expectEnd(&scanner)
+        }
+        return SharedFileEntry(name: name, size: size, digest: digest, root: root)
     }
 
     private static func validName(_ raw: String) throws(TrackerProtocolError) -> SharedFileName {

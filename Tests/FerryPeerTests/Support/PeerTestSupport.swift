@@ -119,3 +119,21 @@ final class LogRecorder: @unchecked Sendable {
         }
     }
 }
+
+/// Hashes with the digest `hex` and a made-up tree that holds together for a file of `size` bytes (its
+/// piece layer a repeated hash, its root computed from it): what tests plant in caches and snapshots.
+func plantedHashes(_ hex: String, size: UInt64) -> FileHashes {
+    let chunkSize = MerkleTree.chunkSize(forFileSize: size)
+    let chunks = MerkleTree.chunkCount(fileSize: size, chunkSize: chunkSize)
+    let made = MerkleHash(sha(hex))
+    let layer = chunks > 1 ? Array(repeating: made, count: chunks) : []
+    let root = chunks == 0 ? MerkleHash.zero : chunks == 1 ? made : MerkleTree.root(ofPieceLayer: layer, chunkSize: chunkSize)
+    return FileHashes(digest: sha(hex), tree: MerkleTree(fileSize: size, chunkSize: chunkSize, root: root, pieceLayer: layer)!)
+}
+
+extension HashCache {
+    /// Remembers `digest` with a planted tree (``plantedHashes(_:size:)``).
+    func remember(_ digest: ContentDigest, path: String, size: UInt64, modified: Int64) throws {
+        try remember(plantedHashes(digest.hex, size: size), path: path, size: size, modified: modified)
+    }
+}

@@ -74,7 +74,7 @@ actor MemoryTrackerStore: TrackerStore {
             let session = sessions[id]!
             guard session.online else { return [] }
             return session.files.values.filter { wanted.contains($0.name) }.sorted { $0.name < $1.name }.map {
-                HolderRow(name: $0.name, size: $0.size, digest: $0.digest,
+                HolderRow(name: $0.name, size: $0.size, digest: $0.digest, root: $0.root,
                           holder: Holder(host: session.host, tcpPort: session.tcpPort, udpPort: session.udpPort))
             }
         }

@@ -1,3 +1,4 @@
+import Crypto
 import FerryUDP
 import FerryWire
 import NIOConcurrencyHelpers
@@ -19,6 +20,11 @@ struct ShareUDPFileProvider: UDPFileProvider {
     var reads: DiskReads?
 
     func lookup(name: String) -> Result<any UDPFileSource, FerryUDPError> {
+        do {
+            if let request = try PieceLayerRequest(udpName: name) { return layer(request) }
+        } catch {
+            return .failure(FerryUDPError(.badName, reason: "bad layer name"))
+        }
         guard let name = SharedFileName(name) else { return .failure(FerryUDPError(.badName, reason: "bad name")) }
         guard let file = share.file(named: name), let real = Share.realPath(file.path),
               real.hasPrefix(share.realFolder + "/")
@@ -35,6 +41,36 @@ struct ShareUDPFileProvider: UDPFileProvider {
             return .failure(FerryUDPError(.notFound, reason: "changed since it was hashed"))
         }
         return .success(PreadFileSource(fd: fd, size: file.size, sha256Hex: file.digest.hex, budget: budget, reads: reads))
+    }
+}
+
+extension ShareUDPFileProvider {
+    /// A piece layer, from the snapshot's tree: a ``PieceLayerDocument`` in memory (at most 64 KiB
+    /// and 40 bytes), only for the content asked for.
+    func layer(_ request: PieceLayerRequest) -> Result<any UDPFileSource, FerryUDPError> {
+        guard let file = share.file(named: request.name), file.digest == request.digest else {
+            return .failure(FerryUDPError(.notFound, reason: "not found"))
+        }
+        let document = PieceLayerDocument(chunkSize: file.tree.chunkSize, root: file.tree.root.digest,
+                                          layer: file.tree.pieceLayerBytes)
+        return .success(MemoryFileSource(bytes: document.bytes))
+    }
+}
+
+/// Bytes in memory served as a file over UDP (a piece layer): everything is readable at once.
+struct MemoryFileSource: UDPFileSource {
+    let bytes: [UInt8]
+    let sha256Hex: String
+
+    init(bytes: [UInt8]) {
+        self.bytes = bytes
+        sha256Hex = ContentDigest(SHA256.hash(data: bytes)).hex
+    }
+
+    var size: UInt64 { UInt64(bytes.count) }
+
+    func read(offset: UInt64, count: Int) throws -> ByteBuffer {
+        ByteBuffer(bytes: bytes[Int(offset)..<(Int(offset) + count)])
     }
 }
 
