@@ -332,7 +332,7 @@ class Chaos:
             reason = stderr.strip().splitlines()[-1] if stderr.strip() else ""
             with self.lock:
                 self.figures["downloads_failed"] += 1
-                key = reason.split(":")[0][:60] or f"exit {code}, no output"
+                key = reason[:70] or f"exit {code}, no output"
                 self.failure_reasons[key] = self.failure_reasons.get(key, 0) + 1
                 if code == 0 or not reason:
                     self.findings.append(f"job {job}: ferry get exited {code} without a result or a reason")

@@ -56,4 +56,16 @@ struct FileReplyHeaderTests {
         #expect(FileReplyHeader.ok(size: max, digest: Self.digest, offset: max, length: max).line.utf8.count
                 <= FileProtocolLimits.maximumReplyLength)
     }
+
+    @Test("a refusal's text loses its control characters, so it is safe to show and encodes to one line (FuzzFileRequest)")
+    func refusalTextIsPrintable() throws {
+        let header = try FileReplyHeader(parsing: "404 not found: \"a\"0 * ../etc/pas\r\r\u{1B}[2J")
+        guard case .refused(let error) = header else {
+            Issue.record("read as \(header)")
+            return
+        }
+        #expect(error.status == .notFound)
+        #expect(header.line == "404 not found: \"a\"0 * ../etc/pas\u{FFFD}\u{FFFD}\u{FFFD}[2J")
+        #expect(try FileReplyHeader(parsing: header.line) == header)
+    }
 }

@@ -73,7 +73,9 @@ public enum FileReplyHeader: Hashable, Sendable {
             throw FileProtocolError(.malformed, "peer sent a reply without a status code")
         }
         guard reply.status.code == FileStatus.ok.code else {
-            self = .refused(FileProtocolError(FileStatus(code: reply.status.code), reply.text))
+            // The peer's text is shown to the user and may be echoed: no control characters (a `\r`
+            // at its end would not even survive re-encoding; found by FuzzFileRequest).
+            self = .refused(FileProtocolError(FileStatus(code: reply.status.code), TrackerReplyLine.printable(reply.text)))
             return
         }
         var scanner = LineScanner(reply.text)
