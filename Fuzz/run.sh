@@ -46,8 +46,9 @@ run_one() {
     local folder="$runs/$target"
     mkdir -p "$folder/corpus" "$folder/artifacts"
     local status=0
-    # -rss_limit_mb: a leak or an unbounded buffer shows as a finding; -timeout: one input over 10 s is a hang.
-    "$bin/$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    # -rss_limit_mb: a leak or an unbounded buffer shows as a finding; -timeout: one input over 30 s is a hang
+    # (FuzzUDPServer simulates whole transfers: up to 2.5 s for one input on a busy 2-core machine).
+    "$bin/$target" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$folder/artifacts/" "$folder/corpus" "$here/Corpus/$target" >"$folder/log" 2>&1 || status=$?
     echo "$status" >"$folder/status"
 }

@@ -29,7 +29,12 @@ extension EndToEndTests {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: binary!)
             process.arguments = arguments
-            process.environment = ["HOME": home, "PATH": "/usr/bin:/bin"]
+            var environment = ["HOME": home, "PATH": "/usr/bin:/bin"]
+            // A sanitized binary reads its options (CI turns leak detection off) from these.
+            for name in ["ASAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS", "SWIFT_DEBUG_ENABLE_TASK_SLAB_ALLOCATOR"] {
+                environment[name] = ProcessInfo.processInfo.environment[name]
+            }
+            process.environment = environment
             process.standardInput = FileHandle(forReadingAtPath: "/dev/null")
             process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
             process.standardError = FileHandle(forWritingAtPath: "/dev/null")

@@ -1,6 +1,12 @@
 import FerryUDP
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What the UDP download's handler reports to the task that writes the part file.
 enum UDPDownloadEvent: Sendable {
     /// The server accepted the request.
@@ -87,9 +93,25 @@ final class UDPClientHandler: ChannelDuplexHandler {
         drain(context: context, now: clock())
     }
 
+    /// How long a port-unreachable error waits for datagrams read after it (see `errorCaught`).
+    static let unreachableGrace = TimeAmount.milliseconds(100)
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        finish(.unreachable(describe(connectError: error, timeout: .seconds(0))))
-        context.close(promise: nil)
+        let unreachable = UDPDownloadEvent.unreachable(describe(connectError: error, timeout: .seconds(0)))
+        guard (error as? IOError)?.errnoCode == ECONNREFUSED, !finished else {
+            finish(unreachable)
+            context.close(promise: nil)
+            return
+        }
+        // Linux reports an ICMP port-unreachable before the datagrams already queued on the socket,
+        // and the channel stays open: a server that said CLOSE (say, `busy` as it shuts down) and
+        // then closed its port would otherwise be reported as unreachable, its reason lost.
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: Self.unreachableGrace) {
+            let (handler, context) = loopBound.value
+            handler.finish(unreachable)
+            context.close(promise: nil)
+        }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
