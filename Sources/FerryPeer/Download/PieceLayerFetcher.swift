@@ -182,18 +182,7 @@ public struct PieceLayerFetcher: Sendable {
     }
 
     private func connect(to holder: Holder) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
-        let stallTimeout = self.stallTimeout
-        var bootstrap = ClientBootstrap(group: group).connectTimeout(connectTimeout)
-        if let localHost, localHost != "0.0.0.0", localHost != "::" {
-            bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: localHost, port: 0))
-        }
-        return try await bootstrap.connect(host: holder.host, port: Int(holder.tcpPort)) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                let sync = channel.pipeline.syncOperations
-                try sync.addHandler(IdleStateHandler(readTimeout: stallTimeout))
-                try sync.addHandler(StallDetector())
-                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-            }
-        }
+        try await TCPFetcher(connectTimeout: connectTimeout, stallTimeout: stallTimeout, localHost: localHost, group: group)
+            .connect(to: holder)
     }
 }

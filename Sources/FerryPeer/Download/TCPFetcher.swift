@@ -103,7 +103,9 @@ struct TCPFetcher: FileFetcher {
         }
     }
 
-    private func connect(to holder: Holder) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+    /// A connection to `holder`'s file server, with the stall detector in place (`PieceLayerFetcher`
+    /// connects through it too).
+    func connect(to holder: Holder) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
         let stallTimeout = self.stallTimeout
         var bootstrap = ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
