@@ -40,7 +40,7 @@ public struct PieceLayerFetcher: Sendable {
         }
         do {
             return try await channel.executeThenClose { inbound, outbound in
-                try await outbound.write(ByteBuffer(string: PieceLayerRequest(name: name, digest: digest).line + "\n"))
+                let sendError = await TCPFetcher.send(PieceLayerRequest(name: name, digest: digest).line, on: outbound)
                 var received = ByteBuffer()
                 var header: (chunkSize: UInt64, length: Int)?
                 for try await var buffer in inbound {
@@ -65,7 +65,7 @@ public struct PieceLayerFetcher: Sendable {
                     if received.readableBytes == header!.length { break }
                 }
                 guard let header else {
-                    return .failure(Failure(code: .closedEarly, message: "peer closed without a reply"))
+                    return .failure(Failure(code: .closedEarly, message: sendError.map { "\($0)" } ?? "peer closed without a reply"))
                 }
                 guard received.readableBytes == header.length else {
                     return .failure(Failure(code: .closedEarly, message: "peer closed after \(received.readableBytes) of \(header.length) bytes"))

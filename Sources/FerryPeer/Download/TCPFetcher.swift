@@ -29,8 +29,7 @@ struct TCPFetcher: FileFetcher {
         var received: UInt64 = 0
         do {
             return try await channel.executeThenClose { inbound, outbound in
-                let request = FileRequest(name: name, offset: offset)
-                try await outbound.write(ByteBuffer(string: request.line + "\n"))
+                let sendError = await Self.send(FileRequest(name: name, offset: offset).line, on: outbound)
                 var header = ByteBuffer()
                 var expected: UInt64?
                 for try await var buffer in inbound {
@@ -62,7 +61,7 @@ struct TCPFetcher: FileFetcher {
                     if received == expected! { return FetchResult(bytes: received, error: nil) }
                 }
                 if expected == nil {
-                    return FetchResult(bytes: 0, error: .closedEarly, message: "peer closed without a reply")
+                    return FetchResult(bytes: 0, error: .closedEarly, message: sendError.map { "\($0)" } ?? "peer closed without a reply")
                 }
                 return FetchResult(bytes: received, error: .closedEarly,
                               message: "peer closed after \(received) of \(expected!) bytes")
@@ -100,6 +99,18 @@ struct TCPFetcher: FileFetcher {
                 return .failure(FetchResult(bytes: 0, error: .protocolError, message: "peer answered another range"))
             }
             return .success(length)
+        }
+    }
+
+    /// Writes a request line. A peer may answer and close before the write returns, and the writer
+    /// then reports the channel closed although the line went out, so the caller reads the answer
+    /// either way and reports the error only if none came.
+    static func send(_ line: String, on outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async -> (any Error)? {
+        do {
+            try await outbound.write(ByteBuffer(string: line + "\n"))
+            return nil
+        } catch {
+            return error
         }
     }
 
