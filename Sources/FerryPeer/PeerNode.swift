@@ -152,11 +152,12 @@ public final class PeerNode: Sendable {
     public var services: [any Service] { [fileServer, udpServer, watcher, session] }
 
     /// A downloader into this peer's download folder, looking names up through its tracker session.
-    public func downloader(overwrite: Bool = false, transports: [Transport] = Transport.preferring(.tcp)) -> Downloader {
+    public func downloader(overwrite: Bool = false, transports: [Transport] = Transport.preferring(.tcp),
+                           maximumSources: Int = 8) -> Downloader {
         let sharesDownloads = Share.realPath(configuration.downloadFolder) == share.realFolder
         return Downloader(
-            configuration: .init(folder: configuration.downloadFolder, overwrite: overwrite, transports: transports,
-                                 localHost: configuration.host),
+            configuration: .init(folder: configuration.downloadFolder, overwrite: overwrite, maximumSources: maximumSources,
+                                 transports: transports, localHost: configuration.host),
             holders: session, share: sharesDownloads ? share : nil, logger: logger, group: group)
     }
 }

@@ -13,7 +13,8 @@ struct GetCommand: AsyncParsableCommand {
         discussion: """
             With --json, one JSON object per name is printed, on its own line, as each name finishes:
             {"name","status":"ok|not_found|failed|refused|skipped","bytes","sha256","peer","transport",
-            "seconds","path","message","attempts":[{"peer","transport","bytes","error","message"}]}
+            "seconds","path","message","attempts":[{"peer","transport","bytes","error","message"}],
+            "sources":[{"peer","transport","bytes","chunks","bad_chunks"}]}
             Exit status: 0 all names ok or skipped; 1 any other outcome (the tracker unreachable, closing the
             connection or silent for 10 s included); 64 bad usage; 130 stopped by SIGINT, 143 by SIGTERM
             (every .part file is kept for a later resume; a second signal exits at once).
@@ -40,10 +41,15 @@ struct GetCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object per name, as each finishes.")
     var json = false
 
+    @Option(help: ArgumentHelp("Holders one file is fetched from at once (1-64; 1: one at a time).",
+                               discussion: "Files of two chunks or more (512 KiB and up) with two or more holders are fetched chunk by chunk from up to this many."))
+    var maxSources = 8
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard !names.isEmpty else { throw ValidationError("name at least one file") }
+        guard (1...64).contains(maxSources) else { throw ValidationError("--max-sources must be from 1 to 64") }
     }
 
     func run() async throws {
@@ -59,7 +65,8 @@ struct GetCommand: AsyncParsableCommand {
             names: names,
             configuration: .init(
                 server: endpoint, localHost: host,
-                downloader: .init(folder: downloads, overwrite: overwrite, transports: Transport.preferring(transport), localHost: host)),
+                downloader: .init(folder: downloads, overwrite: overwrite, maximumSources: maxSources,
+                                   transports: Transport.preferring(transport), localHost: host)),
             logger: logger
         ) { event in
             guard json else { return display.handle(event) }

@@ -49,10 +49,15 @@ struct PeerCommand: AsyncParsableCommand {
     @Flag(help: "Let downloads replace existing files with other content.")
     var overwrite = false
 
+    @Option(help: ArgumentHelp("Holders one file is fetched from at once (1-64; 1: one at a time).",
+                               discussion: "Files of two chunks or more (512 KiB and up) with two or more holders are fetched chunk by chunk from up to this many."))
+    var maxSources = 8
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         guard (1...65535).contains(port) else { throw ValidationError("--port must be from 1 to 65535") }
+        guard (1...64).contains(maxSources) else { throw ValidationError("--max-sources must be from 1 to 64") }
         if let sourcePort, !(1...65535).contains(sourcePort) {
             throw ValidationError("--source-port must be from 1 to 65535")
         }
@@ -79,7 +84,7 @@ struct PeerCommand: AsyncParsableCommand {
         } catch let error as PeerError {
             throw CommandFailure(error.message)
         }
-        let console = PeerConsole(node: node, transport: transport, overwrite: overwrite)
+        let console = PeerConsole(node: node, transport: transport, overwrite: overwrite, maximumSources: maxSources)
         // SIGINT/SIGTERM: leave the tracker, let the servers drain, close the hash cache, exit 0.
         // A second signal ends the process at once.
         let signals = ShutdownSignals.watch()

@@ -20,7 +20,11 @@ struct PeerConsole: Service, CustomStringConvertible {
     private let terminal = Terminal.standardOutput
     private let interactive = isatty(STDIN_FILENO) == 1
 
-    init(node: PeerNode, transport: Transport, overwrite: Bool) {
+    let maximumSources: Int
+    private let board = DownloadBoard()
+
+    init(node: PeerNode, transport: Transport, overwrite: Bool, maximumSources: Int = 8) {
+        self.maximumSources = maximumSources
         self.node = node
         self.transport = NIOLockedValueBox(transport)
         self.overwrite = overwrite
@@ -96,9 +100,9 @@ struct PeerConsole: Service, CustomStringConvertible {
             terminal.write("""
                 tracker \(node.configuration.server): \(connected ? "connected" : "not connected (reconnecting)")
                 sharing \(node.share.snapshot.files.count) files from \(node.configuration.shareFolder) on port \(node.configuration.port)
-                downloads go to \(node.configuration.downloadFolder); Send uses \(transport.withLockedValue { $0 }.rawValue)
+                downloads go to \(node.configuration.downloadFolder); Send uses \(transport.withLockedValue { $0 }.rawValue), up to \(maximumSources) source\(maximumSources == 1 ? "" : "s") per file
 
-                """)
+                """ + board.lines.map { $0 + "\n" }.joined())
         case .help:
             terminal.write(ConsoleCommand.helpText + "\n")
         case .send, .quit, .empty:
@@ -119,8 +123,12 @@ struct PeerConsole: Service, CustomStringConvertible {
         saveInfo(info)
         let display = ProgressDisplay(terminal: terminal)
         let start = ContinuousClock.now
-        let outcomes = await node.downloader(overwrite: overwrite, transports: Transport.preferring(transport))
-            .download(names, lookups: results) { display.handle($0) }
+        let outcomes = await node.downloader(overwrite: overwrite, transports: Transport.preferring(transport),
+                                                maximumSources: maximumSources)
+            .download(names, lookups: results) { [board] event in
+                display.handle(event)
+                board.record(event)
+            }
         let good = outcomes.filter(\.succeeded)
         let bytes = outcomes.filter { $0.status == .ok }.reduce(0) { $0 + $1.bytes }
         terminal.write("\(good.count) of \(outcomes.count) file\(outcomes.count == 1 ? "" : "s") in place and verified"

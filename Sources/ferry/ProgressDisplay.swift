@@ -16,6 +16,8 @@ final class ProgressDisplay: Sendable {
         var sampleAt: ContinuousClock.Instant
         var sampleBytes: UInt64
         var lastPlainLine: ContinuousClock.Instant?
+        /// A swarm download: how many sources are fetching now.
+        var sources: Int?
     }
 
     private struct State {
@@ -63,8 +65,21 @@ final class ProgressDisplay: Sendable {
                 }
                 state.transfers[name] = transfer
                 draw(&state, now: now, force: false)
+            case .sources(let name, let active, let received, let size):
+                if state.transfers[name] == nil {
+                    state.order.append(name)
+                    state.transfers[name] = Transfer(name: name, peer: "", transport: .tcp, received: received, size: size,
+                                                     sampleAt: now, sampleBytes: received)
+                    if !terminal.isInteractive {
+                        emit("  \(quoted(name)) from \(active.count) source\(active.count == 1 ? "" : "s")"
+                             + (received > 0 ? ", resuming with \(ByteCount.format(received)) verified" : ""), &state)
+                    }
+                }
+                state.transfers[name]!.sources = active.count
+                draw(&state, now: now, force: false)
             case .attemptFailed(let name, let attempt):
-                emit("  \(quoted(name)): \(attempt.peer) (\(attempt.transport.rawValue)) \(attempt.error?.rawValue ?? "failed") after \(ByteCount.format(attempt.bytes)); trying the next peer", &state)
+                let next = state.transfers[name]?.sources != nil ? "the other sources go on" : "trying the next peer"
+                emit("  \(quoted(name)): \(attempt.peer) (\(attempt.transport.rawValue)) \(attempt.error?.rawValue ?? "failed") after \(ByteCount.format(attempt.bytes)); \(next)", &state)
             case .finished(let outcome):
                 state.transfers[outcome.name] = nil
                 state.order.removeAll { $0 == outcome.name }
@@ -104,7 +119,11 @@ final class ProgressDisplay: Sendable {
     private func line(for transfer: Transfer) -> String {
         let percent = transfer.size > 0 ? Int(Double(transfer.received) / Double(transfer.size) * 100) : 100
         var line = "\(quoted(transfer.name)) \(percent)% \(ByteCount.format(transfer.received))/\(ByteCount.format(transfer.size))"
-            + " from \(transfer.peer) (\(transfer.transport.rawValue))"
+        if let sources = transfer.sources {
+            line += " from \(sources) source\(sources == 1 ? "" : "s")"
+        } else {
+            line += " from \(transfer.peer) (\(transfer.transport.rawValue))"
+        }
         if transfer.rate > 0 {
             line += " \(ByteCount.format(UInt64(transfer.rate)))/s"
             let eta = Double(transfer.size - min(transfer.size, transfer.received)) / transfer.rate

@@ -43,7 +43,8 @@ extension EndToEndTests {
             let fast = try await TestPeer.start(host: host(3), tracker: tracker.endpoint, in: temporary, files: ["slow.bin": bytes])
             let into = try temporary.subfolder("client")
             // A 1 s window and a 64 KiB/s floor stand for the 30 s and 1 KiB/s defaults; the slow peer sends 8 KiB/s.
-            let configuration = Downloader.Configuration(folder: into, transports: [.tcp], localHost: "127.0.0.1",
+            // One source at a time: the floor is the one-source path's way past a trickling holder.
+            let configuration = Downloader.Configuration(folder: into, maximumSources: 1, transports: [.tcp], localHost: "127.0.0.1",
                                                          progressWindow: .seconds(1), minimumRate: 64 << 10)
             let outcome = try #require(try await Self.downloadWith(["slow.bin"], from: tracker, configuration: configuration).first)
             #expect(outcome.status == .ok)
@@ -143,7 +144,7 @@ extension EndToEndTests {
             let second = try await TestPeer.start(host: host(3), tracker: tracker.endpoint, in: temporary, files: ["disk.img": bytes])
             let into = try temporary.subfolder("client")
             let damaged = NIOLockedValueBox(false)
-            let outcome = try #require(try await download(["disk.img"], from: tracker, into: into) { event in
+            let outcome = try #require(try await download(["disk.img"], from: tracker, into: into, maximumSources: 1) { event in
                 // The first bytes on disk, before the read-back (which waits for a 4 MiB chunk) reaches them.
                 if case .progress(_, let received, _) = event, received >= 4096,
                    received < PartFile.readBackChunk,
@@ -173,7 +174,7 @@ extension EndToEndTests {
             let into = try temporary.subfolder("tiny-disk")
             try #require(mount("tmpfs", into, "tmpfs", 0, "size=1m") == 0, "mount: \(String(cString: strerror(errno)))")
             defer { umount2(into, Int32(MNT_DETACH)) }
-            let outcome = try #require(try await download(["huge.bin"], from: tracker, into: into).first)
+            let outcome = try #require(try await download(["huge.bin"], from: tracker, into: into, maximumSources: 1).first)
             #expect(outcome.status == .failed)
             #expect(outcome.attempts.count == 1, "a local error was retried against another holder")
             #expect(outcome.attempts.first?.error == .diskFull)

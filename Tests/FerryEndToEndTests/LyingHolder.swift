@@ -21,7 +21,9 @@ final class LyingHolder: Sendable {
         self.served = served
     }
 
-    static func start(host: String, port: Int, size: UInt64, digest: ContentDigest) async throws -> LyingHolder {
+    /// With `corrupting`, it answers each range asked with exactly that range of these bytes, every
+    /// byte flipped, and waits for the client to close: a holder whose every chunk is bad.
+    static func start(host: String, port: Int, size: UInt64, digest: ContentDigest, corrupting content: [UInt8]? = nil) async throws -> LyingHolder {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port) { channel in
@@ -37,13 +39,24 @@ final class LyingHolder: Sendable {
                         group.addTask {
                             try? await connection.executeThenClose { inbound, outbound in
                                 var request = ByteBuffer()
+                                var answered = false
                                 for try await var chunk in inbound {
+                                    if answered { continue }        // until the client closes
                                     request.writeBuffer(&chunk)
                                     guard let newline = request.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else { continue }
                                     let line = request.getString(at: request.readerIndex, length: newline - request.readerIndex) ?? ""
-                                    let offset = (try? FileRequest(parsing: line))?.offset ?? 0
-                                    let header = FileReplyHeader.ok(size: size, digest: digest, offset: offset, length: size - offset)
+                                    let parsed = try? FileRequest(parsing: line)
+                                    let offset = parsed?.offset ?? 0
                                     counter.withLockedValue { $0 += 1 }
+                                    if let content {
+                                        let end = parsed?.end ?? size
+                                        let header = FileReplyHeader.ok(size: size, digest: digest, offset: offset, length: end - offset)
+                                        try await outbound.write(ByteBuffer(string: header.line + "\n"))
+                                        try await outbound.write(ByteBuffer(bytes: content[Int(offset)..<Int(end)].map { $0 ^ 0xFF }))
+                                        answered = true
+                                        continue
+                                    }
+                                    let header = FileReplyHeader.ok(size: size, digest: digest, offset: offset, length: size - offset)
                                     try await outbound.write(ByteBuffer(string: header.line + "\n"))
                                     try await outbound.write(ByteBuffer(repeating: 0xA5, count: Int((size - offset) / 2)))
                                     return

@@ -15,7 +15,7 @@ struct DownloadOutcomeTests {
     @Test("the README's example line, byte for byte")
     func readmeExampleLine() {
         #expect(Self.readmeExample.jsonLine == """
-            {"name":"file1.txt","status":"ok","bytes":18,"sha256":"d06852060d5e970405dd30ba8ee070fa12f30f01a9b9b8a9db44afa067cd32ae","peer":"127.0.0.2:5555","transport":"tcp","seconds":0.006,"path":"./downloads/file1.txt","message":null,"attempts":[{"peer":"127.0.0.2:5555","transport":"tcp","bytes":18,"error":null,"message":null}]}
+            {"name":"file1.txt","status":"ok","bytes":18,"sha256":"d06852060d5e970405dd30ba8ee070fa12f30f01a9b9b8a9db44afa067cd32ae","peer":"127.0.0.2:5555","transport":"tcp","seconds":0.006,"path":"./downloads/file1.txt","message":null,"attempts":[{"peer":"127.0.0.2:5555","transport":"tcp","bytes":18,"error":null,"message":null}],"sources":[{"peer":"127.0.0.2:5555","transport":"tcp","bytes":18,"chunks":0,"bad_chunks":0}]}
             """)
         #expect(Self.readmeExample.succeeded)
     }
@@ -30,7 +30,7 @@ struct DownloadOutcomeTests {
                 Record(peer: "10.0.0.3:5555", transport: .udp, bytes: 0, error: .connectFailed, message: nil),
             ])
         #expect(outcome.jsonLine == """
-            {"name":"big.bin","status":"failed","bytes":1500,"sha256":null,"peer":null,"transport":null,"seconds":12.0,"path":null,"message":"every holder failed","attempts":[{"peer":"[::1]:5555","transport":"tcp","bytes":1500,"error":"closed_early","message":"EOF after 1500 bytes"},{"peer":"10.0.0.3:5555","transport":"udp","bytes":0,"error":"connect_failed","message":null}]}
+            {"name":"big.bin","status":"failed","bytes":1500,"sha256":null,"peer":null,"transport":null,"seconds":12.0,"path":null,"message":"every holder failed","attempts":[{"peer":"[::1]:5555","transport":"tcp","bytes":1500,"error":"closed_early","message":"EOF after 1500 bytes"},{"peer":"10.0.0.3:5555","transport":"udp","bytes":0,"error":"connect_failed","message":null}],"sources":[{"peer":"[::1]:5555","transport":"tcp","bytes":1500,"chunks":0,"bad_chunks":0},{"peer":"10.0.0.3:5555","transport":"udp","bytes":0,"chunks":0,"bad_chunks":0}]}
             """)
         #expect(!outcome.succeeded)
     }
@@ -41,7 +41,27 @@ struct DownloadOutcomeTests {
             name: "say \"hi\"\\\n\t\r\u{0}\u{1}\u{1F}\u{7F}\u{85}é🚀", status: .refused, bytes: 0, sha256: nil, peer: nil,
             transport: nil, seconds: 0, path: nil, message: "bad name: \u{1B}[31m", attempts: [])
         #expect(outcome.jsonLine == #"{"name":"say \"hi\"\\\n\t\r\u0000\u0001\u001f\u007f"# + "\u{85}é🚀"
-                + #"","status":"refused","bytes":0,"sha256":null,"peer":null,"transport":null,"seconds":0.0,"path":null,"message":"bad name: \u001b[31m","attempts":[]}"#)
+                + #"","status":"refused","bytes":0,"sha256":null,"peer":null,"transport":null,"seconds":0.0,"path":null,"message":"bad name: \u001b[31m","attempts":[],"sources":[]}"#)
+    }
+
+    @Test("a swarm download's sources: bytes, verified chunks and bad chunks per peer and transport")
+    func swarmSources() {
+        var outcome = Self.readmeExample
+        outcome.attempts = [
+            Record(peer: "127.0.0.2:5555", transport: .tcp, bytes: 786_432, error: nil, message: nil),
+            Record(peer: "127.0.0.3:5555", transport: .udp, bytes: 524_288, error: .hashMismatch, message: "sent 2 chunks that did not match"),
+            Record(peer: "127.0.0.2:5555", transport: .tcp, bytes: 262_144, error: nil, message: nil),
+        ]
+        #expect(outcome.sourceRecords == [
+            .init(peer: "127.0.0.2:5555", transport: .tcp, bytes: 1_048_576),
+            .init(peer: "127.0.0.3:5555", transport: .udp, bytes: 524_288),
+        ])
+        outcome.sources = [
+            .init(peer: "127.0.0.2:5555", transport: .tcp, bytes: 1_048_576, chunks: 4, badChunks: 0),
+            .init(peer: "127.0.0.3:5555", transport: .udp, bytes: 524_288, chunks: 0, badChunks: 2),
+        ]
+        #expect(outcome.jsonLine.hasSuffix(#""sources":[{"peer":"127.0.0.2:5555","transport":"tcp","bytes":1048576,"chunks":4,"bad_chunks":0},"#
+            + #"{"peer":"127.0.0.3:5555","transport":"udp","bytes":524288,"chunks":0,"bad_chunks":2}]}"#))
     }
 
     @Test("every status has its documented text", arguments: [

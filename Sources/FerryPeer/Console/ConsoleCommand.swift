@@ -6,7 +6,7 @@ import FerryWire
 /// Send <name>[, <name> …] [via tcp|udp]   download (also: get); quote names with commas or edge spaces
 /// list [<pattern>]                        what the tracker indexes (glob with * and ?, or a substring)
 /// transport tcp|udp                       the default transport for Send
-/// status                                  tracker connection and share
+/// status                                  tracker connection, share and running downloads
 /// help                                    this list
 /// quit                                    stop the peer (also: exit)
 /// ```
@@ -60,7 +60,7 @@ public enum ConsoleCommand: Hashable, Sendable {
         Send <name>[, <name> ...] [via tcp|udp]  download files in parallel (quote names with commas)
         list [<pattern>]                         list shared files (glob with * and ?, or a substring)
         transport tcp|udp                        set the default transport for Send
-        status                                   show the tracker connection and the share
+        status                                   show the tracker connection, the share and running downloads
         help                                     show this help
         quit                                     stop the peer
         """

@@ -4,7 +4,8 @@ import FerryWire
 ///
 /// ```
 /// {"name", "status": "ok|not_found|failed|refused|skipped", "bytes", "sha256", "peer": "IP:PORT",
-///  "transport", "seconds", "path", "message", "attempts": [{"peer", "transport", "bytes", "error", "message"}]}
+///  "transport", "seconds", "path", "message", "attempts": [{"peer", "transport", "bytes", "error", "message"}],
+///  "sources": [{"peer", "transport", "bytes", "chunks", "bad_chunks"}]}
 /// ```
 public struct DownloadOutcome: Sendable, Equatable {
     public enum Status: String, Sendable {
@@ -30,6 +31,26 @@ public struct DownloadOutcome: Sendable, Equatable {
         public var message: String?
     }
 
+    /// What one source (a peer over one transport) gave, summed over its connections.
+    public struct SourceRecord: Sendable, Equatable {
+        public var peer: String
+        public var transport: Transport
+        /// Bytes received from it, kept or not.
+        public var bytes: UInt64
+        /// Verified chunks it delivered first (0 on the one-source path, which checks only the whole file).
+        public var chunks: Int
+        /// Chunks it delivered that did not match their hashes.
+        public var badChunks: Int
+
+        public init(peer: String, transport: Transport, bytes: UInt64, chunks: Int = 0, badChunks: Int = 0) {
+            self.peer = peer
+            self.transport = transport
+            self.bytes = bytes
+            self.chunks = chunks
+            self.badChunks = badChunks
+        }
+    }
+
     public var name: String
     public var status: Status
     /// The file's size for `ok` and `skipped`; otherwise the bytes received by all attempts.
@@ -45,6 +66,22 @@ public struct DownloadOutcome: Sendable, Equatable {
     /// What went wrong and what to do, for every status but `ok`.
     public var message: String?
     public var attempts: [AttemptRecord]
+    /// Per source; by default the attempts summed per peer and transport.
+    public var sources: [SourceRecord]?
+
+    /// ``sources``, or the attempts summed per peer and transport, in the order first tried.
+    public var sourceRecords: [SourceRecord] {
+        if let sources { return sources }
+        var records: [SourceRecord] = []
+        for attempt in attempts {
+            if let index = records.firstIndex(where: { $0.peer == attempt.peer && $0.transport == attempt.transport }) {
+                records[index].bytes += attempt.bytes
+            } else {
+                records.append(SourceRecord(peer: attempt.peer, transport: attempt.transport, bytes: attempt.bytes))
+            }
+        }
+        return records
+    }
 
     /// The outcome as one line of JSON, keys in the documented order.
     public var jsonLine: String {
@@ -65,6 +102,15 @@ public struct DownloadOutcome: Sendable, Equatable {
             item.field("bytes", attempt.bytes)
             item.field("error", attempt.error?.rawValue)
             item.field("message", attempt.message)
+            return item.result
+        }.joined(separator: ",") + "]")
+        json.field("sources", raw: "[" + sourceRecords.map { source in
+            var item = JSONLine()
+            item.field("peer", source.peer)
+            item.field("transport", source.transport.rawValue)
+            item.field("bytes", source.bytes)
+            item.field("chunks", UInt64(source.chunks))
+            item.field("bad_chunks", UInt64(source.badChunks))
             return item.result
         }.joined(separator: ",") + "]")
         return json.result

@@ -25,6 +25,9 @@ public enum DownloadEvent: Sendable {
     case attemptStarted(name: String, peer: String, transport: Transport, offset: UInt64, size: UInt64)
     /// Bytes arrived: `received` counts all bytes of the file in place so far.
     case progress(name: String, received: UInt64, size: UInt64)
+    /// A swarm download's sources changed: `active` are fetching now (`IP:PORT (tcp|udp)`);
+    /// `received` counts verified bytes (an earlier run's included).
+    case sources(name: String, active: [String], received: UInt64, size: UInt64)
     /// An attempt failed; the next candidate follows.
     case attemptFailed(name: String, attempt: DownloadOutcome.AttemptRecord)
     /// The name is finished.
@@ -40,6 +43,8 @@ public final class Downloader: Sendable {
         /// Replace an existing file with different content (otherwise it is `refused`).
         public var overwrite: Bool
         public var maximumParallel: Int
+        /// Holders one file is fetched from at once (`--max-sources`); 1 takes one holder at a time.
+        public var maximumSources: Int
         /// The transports to try, in order of preference: every holder is tried with the first, then
         /// every holder with the next (a peer whose UDP is blocked may still answer over TCP).
         public var transports: [Transport]
@@ -51,13 +56,14 @@ public final class Downloader: Sendable {
         public var progressWindow: Duration
         public var minimumRate: UInt64
 
-        public init(folder: String, overwrite: Bool = false, maximumParallel: Int = 8, transports: [Transport] = Transport.preferring(.tcp),
+        public init(folder: String, overwrite: Bool = false, maximumParallel: Int = 8, maximumSources: Int = 8, transports: [Transport] = Transport.preferring(.tcp),
                     localHost: String? = nil, stallTimeout: TimeAmount = .seconds(10), connectTimeout: TimeAmount = .seconds(5),
                     progressWindow: Duration = ProgressFloor<ContinuousClock.Instant>.defaultWindow,
                     minimumRate: UInt64 = ProgressFloor<ContinuousClock.Instant>.defaultMinimumRate) {
             self.folder = folder
             self.overwrite = overwrite
             self.maximumParallel = maximumParallel
+            self.maximumSources = maximumSources
             self.transports = transports
             self.localHost = localHost
             self.stallTimeout = stallTimeout
@@ -67,11 +73,11 @@ public final class Downloader: Sendable {
         }
     }
 
-    private let configuration: Configuration
-    private let holders: any HolderSource
-    private let share: Share?
-    private let logger: Logger
-    private let group: any EventLoopGroup
+    let configuration: Configuration
+    let holders: any HolderSource
+    let share: Share?
+    let logger: Logger
+    let group: any EventLoopGroup
 
     /// - Parameter share: the share, when the download folder is also the shared folder: verified
     ///   files are then remembered so the next scan announces them without hashing them again.
@@ -172,6 +178,11 @@ public final class Downloader: Sendable {
             }
         }
 
+        if let swarm = await downloadFromSwarm(name, group: chosen, outcome: outcome, events: events) {
+            outcome = swarm
+            return finish(swarm.status, swarm.message)
+        }
+
         let part: PartFile
         do {
             // Only a download the share will announce needs its tree: building it doubles the hashing.
@@ -186,12 +197,7 @@ public final class Downloader: Sendable {
         var plan = FailoverPlan(size: chosen.size, candidates: candidates(chosen.holders), received: part.length)
         let floor = NIOLockedValueBox(ProgressFloor(window: configuration.progressWindow, minimumRate: configuration.minimumRate,
                                                     now: ContinuousClock.now))
-        let fetchers: [Transport: any FileFetcher] = [
-            .tcp: TCPFetcher(connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
-                             localHost: configuration.localHost, group: group),
-            .udp: UDPFetcher(configuration: UDPConfiguration(idleTimeout: .nanoseconds(configuration.stallTimeout.nanoseconds)),
-                             localHost: configuration.localHost, group: group),
-        ]
+        let fetchers = self.fetchers
         func failed(_ message: String) -> DownloadOutcome {
             outcome.attempts = plan.attempts.map(record)
             return finish(.failed, message)
@@ -229,7 +235,9 @@ public final class Downloader: Sendable {
                                                              "error": "\(error.rawValue)", "detail": "\(result.message ?? "")"])
                 }
             case .askTracker:
-                guard let fresh = try? await holders.lookup([raw]).first,
+                // The await stays out of the guard's conditions (see Downloader+Swarm.swift).
+                let lookup = try? await holders.lookup([raw])
+                guard let fresh = lookup?.first,
                       case .found(let freshGroups) = fresh.outcome,
                       let same = freshGroups.first(where: { $0.digest == chosen.digest && $0.size == chosen.size })
                 else { continue }
@@ -242,32 +250,12 @@ public final class Downloader: Sendable {
                     return failed(error.message)
                 }
                 if hashes.digest == chosen.digest {
-                    let committed: PartFile.Commit
-                    do {
-                        committed = try await part.commit(overwrite: configuration.overwrite)
-                    } catch {
-                        return failed(error.message)
-                    }
-                    outcome.path = finalPath
                     outcome.attempts = plan.attempts.map(record)
-                    if committed == .finalNameTaken {
-                        // A file appeared under the final name during the download: it is never replaced.
-                        if await Self.digest(ofFileAt: finalPath) == chosen.digest {
-                            await part.discard()
-                            outcome.bytes = chosen.size
-                            return finish(.skipped, "the same file appeared at \(finalPath) during the download")
-                        }
-                        return finish(.refused, "\(finalPath) appeared with other content during the download and was not replaced; "
-                                      + "the verified download is kept as \(part.path): move the other file away and run the download again")
-                    }
-                    if let tree = hashes.tree {
-                        share?.rememberVerified(path: finalPath, hashes: FileHashes(digest: hashes.digest, tree: tree))
-                    }
                     let last = plan.finishingAttempt
                     outcome.peer = last?.candidate.endpoint
                     outcome.transport = last?.candidate.transport
-                    outcome.bytes = chosen.size
-                    return finish(.ok, nil)
+                    let (status, message) = await commit(part, tree: hashes.tree, digest: chosen.digest, size: chosen.size, into: &outcome)
+                    return finish(status, message)
                 }
                 plan.verificationFailed()
                 if let last = plan.attempts.last { events(.attemptFailed(name: raw, attempt: record(last))) }
@@ -292,6 +280,37 @@ public final class Downloader: Sendable {
                               + (part.length > 0 ? "; \(part.length) bytes kept in the part file for a later resume" : ""))
             }
         }
+    }
+
+    /// Gives a verified part file its final name (never replacing a file that appeared there
+    /// meanwhile) and tells the share about it; returns the status and message for the outcome.
+    func commit(_ part: PartFile, tree: MerkleTree?, digest: ContentDigest, size: UInt64,
+                into outcome: inout DownloadOutcome) async -> (DownloadOutcome.Status, String?) {
+        let committed: PartFile.Commit
+        do {
+            committed = try await part.commit(overwrite: configuration.overwrite)
+        } catch {
+            return (.failed, error.message)
+        }
+        let finalPath = part.finalPath
+        outcome.path = finalPath
+        if committed == .finalNameTaken {
+            // A file appeared under the final name during the download: it is never replaced.
+            outcome.peer = nil
+            outcome.transport = nil
+            if await Self.digest(ofFileAt: finalPath) == digest {
+                await part.discard()
+                outcome.bytes = size
+                return (.skipped, "the same file appeared at \(finalPath) during the download")
+            }
+            return (.refused, "\(finalPath) appeared with other content during the download and was not replaced; "
+                    + "the verified download is kept as \(part.path): move the other file away and run the download again")
+        }
+        if let tree {
+            share?.rememberVerified(path: finalPath, hashes: FileHashes(digest: digest, tree: tree))
+        }
+        outcome.bytes = size
+        return (.ok, nil)
     }
 
     /// One attempt, watched by the progress floor when another holder is left to try: an attempt
@@ -351,12 +370,22 @@ public final class Downloader: Sendable {
         }
     }
 
+    /// A fetcher per transport, with the configured timeouts and local address.
+    var fetchers: [Transport: any FileFetcher] {
+        [
+            .tcp: TCPFetcher(connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
+                             localHost: configuration.localHost, group: group),
+            .udp: UDPFetcher(configuration: UDPConfiguration(idleTimeout: .nanoseconds(configuration.stallTimeout.nanoseconds)),
+                             localHost: configuration.localHost, group: group),
+        ]
+    }
+
     /// The SHA-256 of a file, read on the thread pool; `nil` when it cannot be read.
-    private static func digest(ofFileAt path: String) async -> ContentDigest? {
+    static func digest(ofFileAt path: String) async -> ContentDigest? {
         try? await NIOThreadPool.singleton.runIfActive { try ContentHasher.digest(ofFileAt: path) }
     }
 
-    private func candidates(_ holders: [Holder]) -> [FailoverPlan.Candidate] {
+    func candidates(_ holders: [Holder]) -> [FailoverPlan.Candidate] {
         configuration.transports.flatMap { transport in
             holders.compactMap { holder in
                 transport == .udp && holder.udpPort == 0 ? nil : FailoverPlan.Candidate(holder: holder, transport: transport)
@@ -364,7 +393,7 @@ public final class Downloader: Sendable {
         }
     }
 
-    private func record(_ attempt: FailoverPlan.Attempt) -> DownloadOutcome.AttemptRecord {
+    func record(_ attempt: FailoverPlan.Attempt) -> DownloadOutcome.AttemptRecord {
         DownloadOutcome.AttemptRecord(peer: attempt.candidate.endpoint, transport: attempt.candidate.transport,
                                       bytes: attempt.bytes, error: attempt.error, message: attempt.message)
     }

@@ -34,10 +34,6 @@ import Darwin
 /// an event loop or the concurrency pool. It is opened with `O_NOFOLLOW`, so a symlink planted at its
 /// name cannot redirect the writes.
 public final class PartFile: Sendable {
-    /// The first word of a record line.
-    public static let recordMagic = "ferry-part"
-    /// The record format's version.
-    public static let recordVersion = 1
     /// The read-back hashes once this many written bytes wait for it (and at the end): large reads,
     /// a lag of at most 4 MiB behind the writes.
     public static let readBackChunk: UInt64 = 4 << 20
@@ -79,6 +75,9 @@ public final class PartFile: Sendable {
         var waiting: [CheckedContinuation<Void, Never>] = []
         /// The first local failure (write, read back, flush): once set, the part file takes no more bytes.
         var failure: PartFileError?
+        /// A download fetched chunk by chunk (``writeChunk(_:_:)``): its tree and which chunks are on
+        /// disk and verified. `length` is then the verified prefix.
+        var chunks: PartRecord.Chunks?
     }
 
     /// The part file's name for `name`: `NAME.part`, or a digest-based hidden name when `NAME.part`
@@ -99,36 +98,48 @@ public final class PartFile: Sendable {
 
     /// The record's line for a content.
     public static func recordLine(size: UInt64, digest: ContentDigest) -> String {
-        "\(recordMagic) \(recordVersion) \(size) \(digest.hex)\n"
+        PartRecord(size: size, digest: digest).contentLine
     }
 
     /// Opens (or creates) and locks the part file for `name` in `folder`, keeping the bytes of an
     /// earlier run only when its record says they are of this content (`digest`, `size`).
     ///
     /// With `buildsTree`, the read-back also builds the bytes' Merkle tree (``hashesFromDisk()``).
+    ///
+    /// With `tree`, the download is fetched chunk by chunk (``writeChunk(_:_:)``) and its record keeps
+    /// which chunks are verified: the chunks an earlier run recorded (or, after an in-order download,
+    /// the chunks its bytes cover) are read and hashed again, and only those that match `tree` are
+    /// kept (``verifiedChunks``; ``unverifiedChunks`` counts the others). Without `tree`, the bytes
+    /// of a chunk download are resumed up to its first missing chunk.
     public static func open(folder: String, name: SharedFileName, digest: ContentDigest, expectedSize: UInt64,
-                            buildsTree: Bool = false, pool: NIOThreadPool = .singleton) async throws(PartFileError) -> PartFile {
+                            buildsTree: Bool = false, tree: MerkleTree? = nil, pool: NIOThreadPool = .singleton) async throws(PartFileError) -> PartFile {
         let path = folder + "/" + partName(for: name, digest: digest)
         let recordPath = folder + "/" + recordName(for: name, digest: digest)
-        let opened: (Int32, Opening)
+        let opened: Opened
         do {
             opened = try await pool.runIfActive {
-                try openLocked(path: path, recordPath: recordPath, name: name, folder: folder, digest: digest, size: expectedSize)
+                try openLocked(path: path, recordPath: recordPath, name: name, folder: folder, digest: digest, size: expectedSize, tree: tree)
             }
         } catch let error as PartFileError {
             throw error
         } catch {
             throw PartFileError(.ioError, "cannot open \(path): \(error)")
         }
-        let length: UInt64 = if case .resumed(let bytes) = opened.1 { bytes } else { 0 }
+        var state = State(length: opened.length, tree: buildsTree && tree == nil ? MerkleTreeBuilder(fileSize: expectedSize) : nil)
+        if let tree, let verified = opened.verified {
+            state.chunks = PartRecord.Chunks(chunkSize: tree.chunkSize, root: tree.root.digest, verified: verified)
+            state.hashed = opened.hashed.bytes
+            state.hasher = opened.hashed.hasher
+        }
         let part = PartFile(path: path, finalPath: folder + "/" + name.rawValue, recordPath: recordPath, size: expectedSize,
-                            digest: digest, opening: opened.1, fd: opened.0, pool: pool, length: length, buildsTree: buildsTree)
+                            digest: digest, opening: opened.opening, fd: opened.fd, pool: pool, tree: tree,
+                            unverifiedChunks: opened.unverified, state: state)
         part.readBackIfDue()
         return part
     }
 
     private init(path: String, finalPath: String, recordPath: String, size: UInt64, digest: ContentDigest,
-                 opening: Opening, fd: Int32, pool: NIOThreadPool, length: UInt64, buildsTree: Bool) {
+                 opening: Opening, fd: Int32, pool: NIOThreadPool, tree: MerkleTree?, unverifiedChunks: Int, state: State) {
         self.path = path
         self.finalPath = finalPath
         self.recordPath = recordPath
@@ -137,7 +148,70 @@ public final class PartFile: Sendable {
         self.opening = opening
         self.fd = fd
         self.pool = pool
-        self.state = NIOLockedValueBox(State(length: length, tree: buildsTree ? MerkleTreeBuilder(fileSize: size) : nil))
+        self.chunkTree = tree
+        self.unverifiedChunks = unverifiedChunks
+        self.state = NIOLockedValueBox(state)
+    }
+
+    /// The tree a chunk download checks its chunks against (``open(folder:name:digest:expectedSize:buildsTree:tree:pool:)``).
+    public let chunkTree: MerkleTree?
+    /// Chunks the record said were verified that did not hash right when the part file was opened
+    /// (damaged, or never written before a crash): fetched again.
+    public let unverifiedChunks: Int
+
+    /// Which chunks are on disk and verified, for a chunk download.
+    public var verifiedChunks: [Bool]? { state.withLockedValue { $0.chunks?.verified } }
+
+    /// Checks `bytes` against chunk `index`'s hash and, when they match, writes them at the chunk's
+    /// offset and records the chunk as verified; returns whether they matched (bytes that do not
+    /// are never written). Hashing, the write and the record's update run on the thread pool.
+    public func writeChunk(_ index: Int, _ bytes: ByteBuffer) async throws(PartFileError) -> Bool {
+        guard let tree = chunkTree else { preconditionFailure("writeChunk on a part file opened without a tree") }
+        if let earlier = failure { throw earlier }
+        let fd = self.fd, path = self.path, recordPath = self.recordPath
+        let outcome: Result<Bool, PartFileError>
+        do {
+            outcome = try await pool.runIfActive { () -> Result<Bool, PartFileError> in
+                let valid = bytes.withUnsafeReadableBytes { tree.verifyChunk(at: index, bytes: $0) }
+                guard valid else { return .success(false) }
+                let offset = off_t(UInt64(index) * tree.chunkSize)
+                let failure = bytes.withUnsafeReadableBytes { raw -> PartFileError? in
+                    var done = 0
+                    while done < raw.count {
+                        let count = pwrite(fd, raw.baseAddress! + done, raw.count - done, offset + off_t(done))
+                        if count < 0 {
+                            if errno == EINTR { continue }
+                            return PartFileError(errno: errno, "cannot write \(path)")
+                        }
+                        done += count
+                    }
+                    return nil
+                }
+                if let failure { return .failure(failure) }
+                let record = self.state.withLockedValue { state -> String in
+                    state.chunks!.verified[index] = true
+                    state.length = state.chunks!.prefixLength(fileSize: self.expectedSize)
+                    return PartRecord(size: self.expectedSize, digest: self.expectedDigest, chunks: state.chunks).text
+                }
+                // A hint only (see PartRecord): rewritten in place, the same length, no flush.
+                let recordFD = openFile(recordPath, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+                if recordFD >= 0 {
+                    _ = Array(record.utf8).withUnsafeBytes { pwrite(recordFD, $0.baseAddress, $0.count, 0) }
+                    close(recordFD)
+                }
+                return .success(true)
+            }
+        } catch {
+            outcome = .failure(PartFileError(.ioError, "cannot write \(path): \(error)"))
+        }
+        switch outcome {
+        case .success(let valid):
+            if valid { readBackIfDue() }
+            return valid
+        case .failure(let error):
+            state.withLockedValue { if $0.failure == nil { $0.failure = error } }
+            throw error
+        }
     }
 
     deinit {
@@ -395,9 +469,22 @@ public struct PartFileError: Error, Sendable, CustomStringConvertible {
 }
 
 extension PartFile {
+    /// What ``openLocked`` found and kept.
+    fileprivate struct Opened {
+        var fd: Int32
+        var opening: Opening
+        /// Bytes in order from 0 (for a chunk download: its verified prefix).
+        var length: UInt64
+        /// For a chunk download: the chunks kept, and how many claimed ones did not verify.
+        var verified: [Bool]?
+        var unverified = 0
+        /// The SHA-256 of the verified prefix, computed while checking the chunks.
+        var hashed: (bytes: UInt64, hasher: SHA256) = (0, SHA256())
+    }
+
     /// Opens, locks and checks the part file (blocking: runs on the pool).
     fileprivate static func openLocked(path: String, recordPath: String, name: SharedFileName, folder: String,
-                                       digest: ContentDigest, size: UInt64) throws(PartFileError) -> (Int32, Opening) {
+                                       digest: ContentDigest, size: UInt64, tree: MerkleTree?) throws(PartFileError) -> Opened {
         var fd: Int32 = -1
         var info = stat()
         // The lock is on the file, not the name: a download that finished meanwhile renamed or removed
@@ -427,31 +514,97 @@ extension PartFile {
         guard fd >= 0 else { throw PartFileError(.ioError, "\(path) keeps being replaced by another program") }
         _ = fstat(fd, &info)
         let existing = UInt64(info.st_size)
-        let wanted = recordLine(size: size, digest: digest)
-        var opening = Opening.new
+        let wanted = PartRecord(size: size, digest: digest)
+        var opened = Opened(fd: fd, opening: .new, length: 0)
+        var keptRecord = false
         if existing > 0 {
-            let record = readRecord(recordPath)
-            if record == nil {
-                opening = .discarded(bytes: existing, reason: "there is no record of the content it holds")
-            } else if record != wanted {
-                opening = .discarded(bytes: existing, reason: "it holds other content (\(record!.dropLast()))")
+            let text = readRecord(recordPath)
+            let record = text.flatMap(PartRecord.init(parsing:))
+            if text == nil {
+                opened.opening = .discarded(bytes: existing, reason: "there is no record of the content it holds")
+            } else if record?.size != size || record?.digest != digest {
+                opened.opening = .discarded(bytes: existing, reason: "it holds other content (\(text!.prefix { $0 != "\n" }))")
             } else if existing > size {
-                opening = .discarded(bytes: existing, reason: "it is longer than the file")
+                opened.opening = .discarded(bytes: existing, reason: "it is longer than the file")
+            } else if let tree {
+                let claimed: [Bool]
+                if let chunks = record!.chunks, chunks.chunkSize == tree.chunkSize, chunks.root == tree.root.digest {
+                    claimed = chunks.verified
+                } else {
+                    // An in-order download's bytes: the chunks they cover whole.
+                    claimed = (0..<tree.chunkCount).map { UInt64($0) * tree.chunkSize + tree.chunkLength(at: $0) <= existing }
+                }
+                checkChunks(fd: fd, tree: tree, claimed: claimed, into: &opened)
+                let kept = opened.verified!.indices.reduce(UInt64(0)) { $0 + (opened.verified![$1] ? tree.chunkLength(at: $1) : 0) }
+                opened.opening = kept > 0 ? .resumed(kept) : .discarded(bytes: existing, reason: "none of its chunks matches its hash")
+            } else if let chunks = record!.chunks {
+                // A chunk download's bytes, continued in order: up to its first missing chunk.
+                opened.length = min(existing, chunks.prefixLength(fileSize: size))
+                opened.opening = opened.length > 0
+                    ? .resumed(opened.length)
+                    : .discarded(bytes: existing, reason: "its first chunk is missing, and an in-order download cannot use the others")
             } else {
-                opening = .resumed(existing)
+                opened.length = existing
+                opened.opening = .resumed(existing)
+                keptRecord = true
             }
         }
         do throws(PartFileError) {
-            if case .discarded = opening, ftruncate(fd, 0) != 0 {
+            if case .discarded = opened.opening {
+                opened.length = 0
+                if let tree { opened.verified = Array(repeating: false, count: tree.chunkCount) }
+                opened.hashed = (0, SHA256())
+            }
+            if opened.verified == nil, tree != nil { opened.verified = Array(repeating: false, count: tree!.chunkCount) }
+            if tree == nil, ftruncate(fd, off_t(opened.length)) != 0 {
                 throw PartFileError(errno: errno, "cannot truncate \(path)")
             }
-            if case .resumed = opening { return (fd, opening) }
-            try writeRecord(wanted, to: recordPath)
+            if tree != nil, case .discarded = opened.opening, ftruncate(fd, 0) != 0 {
+                throw PartFileError(errno: errno, "cannot truncate \(path)")
+            }
+            if keptRecord { return opened }
+            var record = wanted
+            if let tree {
+                record.chunks = PartRecord.Chunks(chunkSize: tree.chunkSize, root: tree.root.digest, verified: opened.verified!)
+            }
+            try writeRecord(record.text, to: recordPath)
         } catch {
             close(fd)
             throw error
         }
-        return (fd, opening)
+        return opened
+    }
+
+    /// Reads and hashes every claimed chunk, keeping those that match `tree`, and the SHA-256 of the
+    /// verified chunks in a row from the start.
+    private static func checkChunks(fd: Int32, tree: MerkleTree, claimed: [Bool], into opened: inout Opened) {
+        var verified = Array(repeating: false, count: tree.chunkCount)
+        var buffer = [UInt8](repeating: 0, count: Int(tree.chunkSize))
+        for index in claimed.indices where claimed[index] {
+            let length = Int(tree.chunkLength(at: index))
+            let offset = off_t(UInt64(index) * tree.chunkSize)
+            let ok = buffer.withUnsafeMutableBytes { bytes -> Bool in
+                var done = 0
+                while done < length {
+                    let count = pread(fd, bytes.baseAddress! + done, length - done, offset + off_t(done))
+                    if count < 0, errno == EINTR { continue }
+                    if count <= 0 { return false }
+                    done += count
+                }
+                let chunk = UnsafeRawBufferPointer(rebasing: bytes[..<length])
+                guard tree.verifyChunk(at: index, bytes: chunk) else { return false }
+                if opened.hashed.bytes == UInt64(offset) {     // the next chunk of the verified prefix
+                    opened.hashed.hasher.update(bufferPointer: chunk)
+                    opened.hashed.bytes += UInt64(length)
+                }
+                return true
+            }
+            verified[index] = ok
+            if !ok { opened.unverified += 1 }
+        }
+        opened.verified = verified
+        opened.length = PartRecord.Chunks(chunkSize: tree.chunkSize, root: tree.root.digest, verified: verified)
+            .prefixLength(fileSize: tree.fileSize)
     }
 
     /// The record's line, if there is a readable one of a sane length.
@@ -459,7 +612,7 @@ extension PartFile {
         let fd = openFile(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: 256)
+        var bytes = [UInt8](repeating: 0, count: PartRecord.maximumLength)
         let count = read(fd, &bytes, bytes.count)
         guard count > 0, count < bytes.count else { return nil }
         return String(decoding: bytes[..<count], as: UTF8.self)

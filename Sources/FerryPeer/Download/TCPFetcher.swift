@@ -15,11 +15,11 @@ struct TCPFetcher: FileFetcher {
         _ name: SharedFileName,
         size: UInt64,
         digest: ContentDigest,
+        range: Range<UInt64>,
         from holder: Holder,
-        into part: PartFile,
-        progress: (UInt64) -> Void
+        deliver: (ByteBuffer) async throws -> Bool
     ) async -> FetchResult {
-        let offset = part.length
+        let offset = range.lowerBound
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
             channel = try await connect(to: holder)
@@ -29,7 +29,8 @@ struct TCPFetcher: FileFetcher {
         var received: UInt64 = 0
         do {
             return try await channel.executeThenClose { inbound, outbound in
-                let sendError = await Self.send(FileRequest(name: name, offset: offset).line, on: outbound)
+                let request = FileRequest(name: name, offset: offset, end: range.upperBound == size ? nil : range.upperBound)
+                let sendError = await Self.send(request.line, on: outbound)
                 var header = ByteBuffer()
                 var expected: UInt64?
                 for try await var buffer in inbound {
@@ -43,7 +44,7 @@ struct TCPFetcher: FileFetcher {
                         }
                         let line = header.readString(length: newline - header.readerIndex) ?? ""
                         header.moveReaderIndex(forwardBy: 1)
-                        switch Self.check(line, size: size, digest: digest, offset: offset) {
+                        switch Self.check(line, size: size, digest: digest, range: range) {
                         case .failure(let failure): return failure
                         case .success(let length): expected = length
                         }
@@ -54,9 +55,9 @@ struct TCPFetcher: FileFetcher {
                         return FetchResult(bytes: received, error: .protocolError, message: "peer sent more bytes than announced")
                     }
                     if buffer.readableBytes > 0 {
-                        try await part.append(buffer)
+                        let more = try await deliver(buffer)
                         received += UInt64(buffer.readableBytes)
-                        progress(received)
+                        if !more { return FetchResult(bytes: received, error: nil) }
                     }
                     if received == expected! { return FetchResult(bytes: received, error: nil) }
                 }
@@ -80,7 +81,7 @@ struct TCPFetcher: FileFetcher {
         case failure(FetchResult)
     }
 
-    private static func check(_ line: String, size: UInt64, digest: ContentDigest, offset: UInt64) -> HeaderCheck {
+    private static func check(_ line: String, size: UInt64, digest: ContentDigest, range: Range<UInt64>) -> HeaderCheck {
         let header: FileReplyHeader
         do {
             header = try FileReplyHeader(parsing: line)
@@ -95,7 +96,7 @@ struct TCPFetcher: FileFetcher {
                 return .failure(FetchResult(bytes: 0, error: .wrongContent,
                                        message: "peer offers \(peerSize) bytes with SHA-256 \(peerDigest.shortHex)…, not the announced \(size) bytes with \(digest.shortHex)…"))
             }
-            guard peerOffset == offset, length == size - offset else {
+            guard peerOffset == range.lowerBound, length == UInt64(range.count) else {
                 return .failure(FetchResult(bytes: 0, error: .protocolError, message: "peer answered another range"))
             }
             return .success(length)

@@ -15,15 +15,16 @@ struct UDPFetcher: FileFetcher {
         _ name: SharedFileName,
         size: UInt64,
         digest: ContentDigest,
+        range: Range<UInt64>,
         from holder: Holder,
-        into part: PartFile,
-        progress: (UInt64) -> Void
+        deliver: (ByteBuffer) async throws -> Bool
     ) async -> FetchResult {
-        let offset = part.length
+        let offset = range.lowerBound
+        let end = range.upperBound == size ? UDPWireLimits.toEndOfFile : range.upperBound
         let (events, continuation) = AsyncStream.makeStream(of: UDPDownloadEvent.self)
         let channel: any Channel
         do {
-            channel = try await Self.open(UDPRequestFrame(name: name.rawValue, start: offset), to: holder,
+            channel = try await Self.open(UDPRequestFrame(name: name.rawValue, start: offset, end: end), to: holder,
                                           configuration: configuration, localHost: localHost, group: group, events: continuation)
         } catch {
             return .init(bytes: 0, error: .connectFailed, message: describe(connectError: error, timeout: .seconds(5)))
@@ -42,22 +43,27 @@ struct UDPFetcher: FileFetcher {
                         return .init(bytes: 0, error: .wrongContent,
                                      message: "peer offers \(response.fileSize) bytes with SHA-256 \(response.sha256Hex.prefix(12))…, not the announced \(size) bytes with \(digest.shortHex)…")
                     }
-                    guard response.start == offset, response.end == size else {
+                    guard response.start == offset, response.end == range.upperBound else {
                         channel.writeAndFlush(UDPDownloadCommand.abort(FerryUDPError(.protocolViolation)), promise: nil)
                         return .init(bytes: 0, error: .protocolError, message: "peer answered another range")
                     }
                 case .data(let bytes):
+                    let more: Bool
                     do {
-                        try await part.append(bytes)
+                        more = try await deliver(bytes)
                     } catch {
                         channel.writeAndFlush(UDPDownloadCommand.abort(FerryUDPError(.ioError)), promise: nil)
-                        return .init(bytes: received, error: .ioError, message: "\(error)")
+                        let local = error as? PartFileError
+                        return .init(bytes: received, error: local?.code ?? .ioError, message: local?.message ?? "\(error)")
                     }
                     received += UInt64(bytes.readableBytes)
-                    progress(received)
+                    guard more else {
+                        channel.writeAndFlush(UDPDownloadCommand.abort(FerryUDPError(.cancelled)), promise: nil)
+                        return .init(bytes: received, error: nil)
+                    }
                     channel.writeAndFlush(UDPDownloadCommand.consumed(bytes.readableBytes), promise: nil)
                 case .closed(.completed):
-                    guard offset + received == size else {
+                    guard offset + received == range.upperBound else {
                         return .init(bytes: received, error: .protocolError, message: "transfer ended after \(received) bytes")
                     }
                     return .init(bytes: received, error: nil)

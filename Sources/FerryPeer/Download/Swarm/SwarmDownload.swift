@@ -1,0 +1,298 @@
+import FerryWire
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// One file fetched from several holders at once, chunk by chunk: the I/O around a
+/// ``SwarmSchedule``. Each source runs a loop: ask the schedule for a range, stream it with one
+/// request (``FileFetcher``), cut what arrives into chunks, and hand each chunk to the part file,
+/// which checks it against the piece layer before writing it at its offset
+/// (``PartFile/writeChunk(_:_:)``). The schedule decides the rest: who takes over which chunks,
+/// the endgame, which source is dropped.
+///
+/// Sources are the candidates in order, one per holder, at most `maximumSources` at once; when a
+/// source is dropped, the next candidate not yet tried takes its place (a holder whose first
+/// transport failed may come back over the other). A holder that sent bad chunks is never asked
+/// again for this file.
+final class SwarmDownload: Sendable {
+    struct Source: Sendable, Equatable {
+        var candidate: FailoverPlan.Candidate
+        var bytes: UInt64 = 0
+        var chunks = 0
+        var badChunks = 0
+    }
+
+    struct Outcome: Sendable {
+        var complete: Bool
+        var sources: [Source]
+        var attempts: [DownloadOutcome.AttemptRecord]
+        /// The local error that stopped the download, if one did.
+        var localFailure: PartFileError?
+    }
+
+    private struct State {
+        var schedule: SwarmSchedule
+        var sources: [Source] = []
+        /// Bumped at every change that may give a waiting source work.
+        var version = 0
+        var waiters: [(version: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        /// The request each source has in flight, to cancel the loser of a duplicated chunk.
+        var requests: [Int: Task<FetchResult, Never>] = [:]
+        /// Sources whose request was cancelled because another source won their chunk.
+        var beaten: Set<Int> = []
+        var attempts: [DownloadOutcome.AttemptRecord] = []
+        var localFailure: PartFileError?
+        /// Bytes of verified chunks, for progress.
+        var verifiedBytes: UInt64
+
+        mutating func changed() -> [CheckedContinuation<Void, Never>] {
+            version += 1
+            defer { waiters = [] }
+            return waiters.map(\.continuation)
+        }
+    }
+
+    private let name: SharedFileName
+    private let size: UInt64
+    private let digest: ContentDigest
+    private let tree: MerkleTree
+    private let part: PartFile
+    private let candidates: [FailoverPlan.Candidate]
+    private let maximumSources: Int
+    private let fetchers: [Transport: any FileFetcher]
+    private let events: @Sendable (DownloadEvent) -> Void
+    private let logger: Logger
+    private let state: NIOLockedValueBox<State>
+
+    init(name: SharedFileName, size: UInt64, digest: ContentDigest, tree: MerkleTree, part: PartFile,
+         candidates: [FailoverPlan.Candidate], maximumSources: Int, fetchers: [Transport: any FileFetcher],
+         logger: Logger, events: @escaping @Sendable (DownloadEvent) -> Void) {
+        let verified = part.verifiedChunks ?? Array(repeating: false, count: tree.chunkCount)
+        self.name = name
+        self.size = size
+        self.digest = digest
+        self.tree = tree
+        self.part = part
+        self.candidates = candidates
+        self.maximumSources = max(1, maximumSources)
+        self.fetchers = fetchers
+        self.logger = logger
+        self.events = events
+        let verifiedBytes = verified.indices.reduce(UInt64(0)) { $0 + (verified[$1] ? tree.chunkLength(at: $1) : 0) }
+        self.state = NIOLockedValueBox(State(schedule: SwarmSchedule(chunkCount: tree.chunkCount, verified: verified),
+                                             verifiedBytes: verifiedBytes))
+    }
+
+    /// How often a source that answers `busy` is asked again before it is dropped, and the pause
+    /// before each time: 100 ms, doubling, at most 2 s (about 19 s in all). A busy holder is loaded,
+    /// not broken: it is worth asking again while the others fetch.
+    static let busyRetries = 12
+    static func busyPause(_ retry: Int) -> Duration {
+        .milliseconds(min(2000, 100 << min(retry - 1, 5)))
+    }
+
+    /// Runs the download until every chunk is verified, every candidate failed, a local error
+    /// stopped it, or the task is cancelled.
+    func run() async -> Outcome {
+        await withTaskGroup(of: Void.self) { group in
+            var next = 0
+            var running = 0
+            /// The next candidate whose holder is neither running nor convicted of bad chunks.
+            func startNext() -> Bool {
+                while next < candidates.count {
+                    let candidate = candidates[next]
+                    next += 1
+                    let eligible = state.withLockedValue { state -> Int? in
+                        let busyOrBad = state.sources.indices.contains { index in
+                            state.sources[index].candidate.holder == candidate.holder
+                                && (!state.schedule.sources[index].isDropped || state.sources[index].badChunks > 0)
+                        }
+                        guard !busyOrBad, state.localFailure == nil, !state.schedule.isComplete else { return nil }
+                        state.sources.append(Source(candidate: candidate))
+                        return state.schedule.addSource()
+                    }
+                    guard let index = eligible else { continue }
+                    group.addTask { await self.runSource(index) }
+                    return true
+                }
+                return false
+            }
+            while running < maximumSources, startNext() { running += 1 }
+            reportSources()
+            while await group.next() != nil {
+                running -= 1
+                let more = state.withLockedValue { $0.localFailure == nil && !$0.schedule.isComplete }
+                if !more {
+                    group.cancelAll()       // a source pausing after `busy` need not finish its pause
+                } else if !Task.isCancelled, startNext() {
+                    running += 1
+                }
+                reportSources()
+            }
+        }
+        return state.withLockedValue { state in
+            Outcome(complete: state.schedule.isComplete, sources: state.sources, attempts: state.attempts,
+                    localFailure: state.localFailure)
+        }
+    }
+
+    /// One source's loop: ranges until the schedule has nothing left for it.
+    private func runSource(_ index: Int) async {
+        let candidate = state.withLockedValue { $0.sources[index].candidate }
+        let fetcher = fetchers[candidate.transport]!
+        var busyRetries = 0
+        while !Task.isCancelled {
+            let (assignment, version) = state.withLockedValue { state in
+                state.localFailure == nil ? (state.schedule.assign(index), state.version) : (.finished, state.version)
+            }
+            switch assignment {
+            case .finished:
+                return
+            case .wait:
+                await waitForChange(after: version)
+            case .fetch(let chunks):
+                reportSources()
+                let result = await fetch(chunks, from: candidate, index: index, with: fetcher)
+                let (failed, wake) = state.withLockedValue { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+                    state.requests[index] = nil
+                    let beaten = state.beaten.remove(index) != nil
+                    var record = DownloadOutcome.AttemptRecord(peer: candidate.endpoint, transport: candidate.transport,
+                                                               bytes: result.bytes, error: result.error, message: result.message)
+                    if beaten {
+                        record.error = nil
+                        record.message = "endgame: another source delivered the chunk first"
+                    } else if state.schedule.sources[index].isDropped, state.sources[index].badChunks >= SwarmSchedule.badChunkLimit {
+                        record.error = .hashMismatch
+                        record.message = "sent \(state.sources[index].badChunks) chunks that did not match their hashes; not asked again for this file"
+                    }
+                    state.attempts.append(record)
+                    // A busy holder (at its connection or upload cap) is asked again after a pause.
+                    let busy = record.error == .busy && busyRetries < Self.busyRetries
+                    let failed = record.error != nil && !busy
+                    if let error = result.error, error.isLocal, !beaten, state.localFailure == nil {
+                        state.localFailure = PartFileError(error, result.message ?? error.rawValue)
+                    }
+                    if state.schedule.sources[index].range != nil || failed {
+                        state.schedule.ended(index, failed: failed)
+                    }
+                    return (failed, state.changed())
+                }
+                wake.forEach { $0.resume() }
+                if result.error == .busy, !failed {
+                    busyRetries += 1
+                    try? await Task.sleep(for: Self.busyPause(busyRetries))
+                    continue
+                }
+                if failed {
+                    logger.info("source dropped", metadata: ["file": "\(name.rawValue)", "peer": "\(candidate.endpoint)",
+                                                             "error": "\(result.error!.rawValue)", "detail": "\(result.message ?? "")"])
+                    events(.attemptFailed(name: name.rawValue, attempt: state.withLockedValue { $0.attempts.last! }))
+                    return
+                }
+                if state.withLockedValue({ $0.localFailure != nil }) {
+                    cancelAllRequests()
+                    return
+                }
+            }
+        }
+    }
+
+    /// One request for `chunks`, cut into chunks as it arrives.
+    private func fetch(_ chunks: Range<Int>, from candidate: FailoverPlan.Candidate, index: Int,
+                       with fetcher: any FileFetcher) async -> FetchResult {
+        let start = UInt64(chunks.lowerBound) * tree.chunkSize
+        let end = min(UInt64(chunks.upperBound) * tree.chunkSize, size)
+        let request = Task { [self] in
+            var chunk = chunks.lowerBound
+            var current = ByteBuffer()
+            return await fetcher.fetch(name, size: size, digest: digest, range: start..<end, from: candidate.holder) { buffer in
+                var buffer = buffer
+                while buffer.readableBytes > 0 {
+                    let length = Int(tree.chunkLength(at: chunk))
+                    var slice = buffer.readSlice(length: min(length - current.readableBytes, buffer.readableBytes))!
+                    current.writeBuffer(&slice)
+                    guard current.readableBytes == length else { continue }
+                    let valid = try await part.writeChunk(chunk, current)
+                    current.clear()
+                    switch delivered(chunk, valid: valid, by: index, length: UInt64(length)) {
+                    case .proceed: chunk += 1
+                    case .rangeDone, .dropped: return false
+                    }
+                }
+                return true
+            }
+        }
+        let beatenAlready = state.withLockedValue { state -> Bool in
+            state.requests[index] = request
+            return state.beaten.contains(index)
+        }
+        if beatenAlready { request.cancel() }
+        return await withTaskCancellationHandler {
+            await request.value
+        } onCancel: {
+            request.cancel()
+        }
+    }
+
+    /// Records a delivered chunk, cancels the sources it beat, and wakes waiting sources.
+    private func delivered(_ chunk: Int, valid: Bool, by index: Int, length: UInt64) -> SwarmSchedule.Delivery.Next {
+        let (delivery, losers, wake, received) = state.withLockedValue { state in
+            let wasVerified = state.schedule.verified[chunk]
+            let delivery = state.schedule.delivered(index, chunk: chunk, valid: valid)
+            state.sources[index].bytes += length
+            if valid, !wasVerified {
+                state.sources[index].chunks += 1
+                state.verifiedBytes += length
+            }
+            if !valid { state.sources[index].badChunks += 1 }
+            var losers: [Task<FetchResult, Never>] = []
+            for loser in delivery.cancel {
+                state.beaten.insert(loser)
+                if let request = state.requests[loser] { losers.append(request) }
+            }
+            return (delivery, losers, state.changed(), state.verifiedBytes)
+        }
+        losers.forEach { $0.cancel() }
+        wake.forEach { $0.resume() }
+        if !valid {
+            let peer = state.withLockedValue { $0.sources[index].candidate.endpoint }
+            logger.warning("a chunk did not match its hash; thrown away", metadata: [
+                "file": "\(name.rawValue)", "peer": "\(peer)", "chunk": "\(chunk)",
+                "dropped": "\(delivery.next == .dropped)",
+            ])
+        }
+        events(.progress(name: name.rawValue, received: received, size: size))
+        return delivery.next
+    }
+
+    private func waitForChange(after version: Int) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLockedValue { state -> Bool in
+                    if state.version != version || Task.isCancelled { return true }
+                    state.waiters.append((version, continuation))
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let wake = state.withLockedValue { $0.changed() }
+            wake.forEach { $0.resume() }
+        }
+    }
+
+    private func cancelAllRequests() {
+        let (requests, wake) = state.withLockedValue { ($0.requests.values.map { $0 }, $0.changed()) }
+        requests.forEach { $0.cancel() }
+        wake.forEach { $0.resume() }
+    }
+
+    private func reportSources() {
+        let (active, received) = state.withLockedValue { state in
+            (state.sources.indices.filter { state.schedule.sources[$0].range != nil }.map {
+                "\(state.sources[$0].candidate.endpoint) (\(state.sources[$0].candidate.transport.rawValue))"
+            }, state.verifiedBytes)
+        }
+        events(.sources(name: name.rawValue, active: active, received: received, size: size))
+    }
+}

@@ -1,0 +1,273 @@
+@testable import FerryPeer
+import FerryTestSupport
+import Testing
+
+/// A swarm of simulated sources driven by a ``SwarmSchedule`` in ticks: each source receives
+/// `speed` bytes of its current chunk per tick, may serve corrupt chunks, and may fail at a tick.
+/// The simulation checks the schedule's invariants at every step.
+struct SimulatedSwarm {
+    struct Source {
+        /// Bytes per tick.
+        var speed: Int
+        /// Probability that a chunk it delivers is corrupt.
+        var corruption = 0.0
+        /// The tick at which its request fails (and it is dropped), if any.
+        var failsAt: Int?
+        var progress = 0
+        var waiting = false
+        var finished = false
+    }
+
+    static let chunkSize = 100
+
+    var schedule: SwarmSchedule
+    var sources: [Source]
+    var generator: SeededGenerator
+    var tick = 0
+    /// Bytes received in all, and bytes received but thrown away (cancelled, corrupt, cut short).
+    var bytes = 0
+    var wastedBytes = 0
+    var cancellations = 0
+
+    init(chunks: Int, sources: [Source], seed: UInt64, verified: [Bool]? = nil) {
+        schedule = SwarmSchedule(chunkCount: chunks, verified: verified)
+        self.sources = sources
+        generator = SeededGenerator(seed: seed)
+        for _ in sources { _ = schedule.addSource() }
+    }
+
+    /// Runs until the file is complete or no source is left; returns the ticks taken, or nil.
+    mutating func run(limit: Int = 100_000) -> Int? {
+        while tick < limit {
+            if schedule.isComplete { return tick }
+            if !sources.indices.contains(where: { !sources[$0].finished }) { return nil }
+            step()
+            tick += 1
+        }
+        Issue.record("the simulation did not end within \(limit) ticks")
+        return nil
+    }
+
+    mutating func step() {
+        for index in sources.indices where !sources[index].finished {
+            if schedule.sources[index].range == nil {
+                switch schedule.assign(index) {
+                case .fetch: sources[index].progress = 0
+                case .wait: continue
+                case .finished:
+                    sources[index].finished = true
+                    continue
+                }
+            }
+            if let failsAt = sources[index].failsAt, tick >= failsAt {
+                wastedBytes += sources[index].progress
+                schedule.ended(index, failed: true)
+                sources[index].finished = true
+                continue
+            }
+            sources[index].progress += sources[index].speed
+            bytes += sources[index].speed
+            while sources[index].progress >= Self.chunkSize, let range = schedule.sources[index].range {
+                sources[index].progress -= Self.chunkSize
+                let valid = Double.random(in: 0..<1, using: &generator) >= sources[index].corruption
+                if !valid { wastedBytes += Self.chunkSize }
+                let delivery = schedule.delivered(index, chunk: range.lowerBound, valid: valid)
+                for loser in delivery.cancel {
+                    wastedBytes += sources[loser].progress
+                    sources[loser].progress = 0
+                    cancellations += 1
+                    schedule.ended(loser, failed: false)
+                }
+                switch delivery.next {
+                case .proceed: continue
+                case .rangeDone:
+                    wastedBytes += sources[index].progress
+                    sources[index].progress = 0
+                case .dropped:
+                    wastedBytes += sources[index].progress
+                    sources[index].finished = true
+                }
+                break
+            }
+        }
+        checkInvariants()
+    }
+
+    func checkInvariants() {
+        for chunk in 0..<schedule.chunkCount {
+            #expect(schedule.fetchers(of: chunk) <= 2, "chunk \(chunk) is asked of more than two sources at tick \(tick)")
+        }
+        for (index, source) in schedule.sources.enumerated() {
+            if let range = source.range {
+                for chunk in range.dropFirst() {
+                    #expect(!schedule.verified[chunk], "source \(index) holds verified chunk \(chunk) at tick \(tick)")
+                }
+            }
+            #expect(source.badChunks <= SwarmSchedule.badChunkLimit)
+        }
+        #expect(schedule.verifiedCount == schedule.verified.filter { $0 }.count)
+    }
+}
+
+@Suite("SwarmSchedule: ranges, stealing, endgame, bad chunks and failures over simulated sources")
+struct SwarmScheduleTests {
+    @Test("the first source takes the whole file, each next one half of the largest range")
+    func splitsByHalves() {
+        var schedule = SwarmSchedule(chunkCount: 16)
+        let sources = (0..<4).map { _ in schedule.addSource() }
+        #expect(schedule.assign(sources[0]) == .fetch(0..<16))
+        #expect(schedule.assign(sources[1]) == .fetch(8..<16))
+        #expect(schedule.sources[0].range == 0..<8)
+        #expect(schedule.assign(sources[2]) == .fetch(4..<8))
+        #expect(schedule.assign(sources[3]) == .fetch(12..<16))
+        #expect(schedule.sources.map(\.range) == [0..<4, 8..<12, 4..<8, 12..<16])
+    }
+
+    @Test("a thief never takes the chunk being received, and a range of one chunk is not split")
+    func neverTakesTheChunkInProgress() {
+        var schedule = SwarmSchedule(chunkCount: 3)
+        let a = schedule.addSource(), b = schedule.addSource(), c = schedule.addSource(), d = schedule.addSource()
+        #expect(schedule.assign(a) == .fetch(0..<3))
+        #expect(schedule.assign(b) == .fetch(2..<3))       // a keeps 0 (in progress) and 1
+        #expect(schedule.assign(c) == .fetch(1..<2))
+        // Every range is down to its chunk in progress: the endgame duplicates one of them.
+        #expect(schedule.assign(d) == .fetch(0..<1))
+        #expect(schedule.fetchers(of: 0) == 2)
+        let e = schedule.addSource(), f = schedule.addSource(), g = schedule.addSource()
+        #expect(schedule.assign(e) == .fetch(2..<3))
+        #expect(schedule.assign(f) == .fetch(1..<2))
+        #expect(schedule.assign(g) == .wait)                // no chunk is asked of three sources
+    }
+
+    @Test("the winner of a duplicated chunk cancels the loser, whose late delivery is wasted")
+    func endgameCancelsTheLoser() {
+        var schedule = SwarmSchedule(chunkCount: 1)
+        let slow = schedule.addSource(), fast = schedule.addSource()
+        #expect(schedule.assign(slow) == .fetch(0..<1))
+        #expect(schedule.assign(fast) == .fetch(0..<1))
+        let delivery = schedule.delivered(fast, chunk: 0, valid: true)
+        #expect(delivery == .init(next: .rangeDone, cancel: [slow]))
+        #expect(schedule.isComplete)
+        #expect(schedule.sources[slow].range == nil)
+        #expect(schedule.delivered(slow, chunk: 0, valid: true).next == .rangeDone)
+        #expect(schedule.sources[slow].wasted == 1)
+        #expect(schedule.sources[fast].chunks == 1)
+        #expect(schedule.assign(slow) == .finished)
+    }
+
+    @Test("a bad chunk is free again for anyone; a second bad chunk drops the source")
+    func badChunks() {
+        var schedule = SwarmSchedule(chunkCount: 4)
+        let bad = schedule.addSource(), good = schedule.addSource()
+        #expect(schedule.assign(bad) == .fetch(0..<4))
+        #expect(schedule.delivered(bad, chunk: 0, valid: false).next == .proceed)
+        #expect(schedule.sources[bad].range == 1..<4)
+        #expect(schedule.assign(good) == .fetch(0..<1))      // the thrown-away chunk, before any split
+        #expect(schedule.delivered(bad, chunk: 1, valid: false).next == .dropped)
+        #expect(schedule.sources[bad].isDropped)
+        #expect(schedule.sources[bad].range == nil)
+        #expect(schedule.assign(bad) == .finished)
+        #expect(schedule.delivered(good, chunk: 0, valid: true).next == .rangeDone)
+        #expect(schedule.assign(good) == .fetch(1..<4))
+    }
+
+    @Test("a failed source costs the chunks it had in flight: they are free again")
+    func failureFreesTheRange() {
+        var schedule = SwarmSchedule(chunkCount: 8)
+        let a = schedule.addSource(), b = schedule.addSource()
+        #expect(schedule.assign(a) == .fetch(0..<8))
+        #expect(schedule.assign(b) == .fetch(4..<8))
+        #expect(schedule.delivered(b, chunk: 4, valid: true).next == .proceed)
+        schedule.ended(b, failed: true)
+        #expect(schedule.sources[b].isDropped)
+        #expect(schedule.largestFreeRun() == 5..<8)
+        #expect(schedule.delivered(a, chunk: 0, valid: true).next == .proceed)
+        #expect(schedule.assign(b) == .finished)
+    }
+
+    @Test("chunks verified in an earlier run are never assigned")
+    func resumedChunksAreSkipped() {
+        var verified = Array(repeating: false, count: 10)
+        for chunk in [0, 1, 2, 5, 6] { verified[chunk] = true }
+        var schedule = SwarmSchedule(chunkCount: 10, verified: verified)
+        let a = schedule.addSource(), b = schedule.addSource(), c = schedule.addSource()
+        #expect(schedule.assign(a) == .fetch(7..<10))
+        #expect(schedule.assign(b) == .fetch(3..<5))
+        #expect(schedule.assign(c) == .fetch(9..<10))
+        #expect(schedule.verifiedCount == 5)
+    }
+
+    @Test("equal sources share the work evenly", arguments: [1, 2, 4, 8])
+    func equalSourcesShare(_ count: Int) throws {
+        var swarm = SimulatedSwarm(chunks: 256, sources: Array(repeating: .init(speed: 10), count: count), seed: 1)
+        let swarmTicks = swarm.run()
+        let ticks = try #require(swarmTicks)
+        let alone = 256 * SimulatedSwarm.chunkSize / 10
+        // Within 10 % of a perfect share (one chunk of slack per source for the tail).
+        #expect(Double(ticks) <= Double(alone) / Double(count) * 1.1 + 10, "\(ticks) ticks with \(count) sources")
+        let shares = swarm.schedule.sources.map(\.chunks)
+        #expect(shares.reduce(0, +) == 256)
+        #expect(shares.min()! >= 256 / count * 8 / 10, "\(shares)")
+    }
+
+    @Test("a source at 1/25th of the others' speed barely slows the download", arguments: [UInt64(1), 2, 3])
+    func slowSourceCostsLittle(seed: UInt64) throws {
+        var fastOnly = SimulatedSwarm(chunks: 256, sources: Array(repeating: .init(speed: 25), count: 3), seed: seed)
+        let fastOnlyTicks = fastOnly.run()
+        let reference = try #require(fastOnlyTicks)
+        var mixed = SimulatedSwarm(chunks: 256, sources: Array(repeating: .init(speed: 25), count: 3) + [.init(speed: 1)], seed: seed)
+        let mixedTicks = mixed.run()
+        let ticks = try #require(mixedTicks)
+        #expect(Double(ticks) <= Double(reference) * 1.05, "\(ticks) ticks with the slow source, \(reference) without")
+    }
+
+    @Test("faster sources deliver more chunks")
+    func fasterSourcesDeliverMore() throws {
+        var swarm = SimulatedSwarm(chunks: 512, sources: [.init(speed: 5), .init(speed: 10), .init(speed: 20), .init(speed: 40)], seed: 7)
+        let ticks = swarm.run()
+        _ = try #require(ticks)
+        let chunks = swarm.schedule.sources.map(\.chunks)
+        #expect(chunks[0] < chunks[1] && chunks[1] < chunks[2] && chunks[2] < chunks[3], "\(chunks)")
+    }
+
+    @Test("a corrupt source is dropped after two bad chunks and the file still completes", arguments: [UInt64(1), 2, 3, 4, 5])
+    func corruptSourceIsDropped(seed: UInt64) throws {
+        var swarm = SimulatedSwarm(chunks: 128, sources: [.init(speed: 10, corruption: 1), .init(speed: 10), .init(speed: 10), .init(speed: 10)],
+                                   seed: seed)
+        let ticks = swarm.run()
+        _ = try #require(ticks)
+        let bad = swarm.schedule.sources[0]
+        #expect(bad.isDropped)
+        #expect(bad.badChunks == 2)
+        #expect(bad.chunks == 0)
+        #expect(swarm.schedule.verifiedCount == 128)
+    }
+
+    @Test("sources that fail part-way cost only what they had in flight", arguments: [UInt64(11), 12, 13])
+    func failingSources(seed: UInt64) throws {
+        var generator = SeededGenerator(seed: seed)
+        var sources: [SimulatedSwarm.Source] = (0..<6).map { _ in
+            .init(speed: Int.random(in: 5...30, using: &generator), corruption: Double.random(in: 0..<0.05, using: &generator),
+                  failsAt: Int.random(in: 0...400, using: &generator))
+        }
+        sources.append(.init(speed: 3))            // one source that never fails
+        var swarm = SimulatedSwarm(chunks: 200, sources: sources, seed: seed)
+        let ticks = swarm.run()
+        _ = try #require(ticks)
+        #expect(swarm.schedule.isComplete)
+        // Thrown away: at most the chunk each source had in flight when it failed, was cut short or
+        // cancelled, plus the corrupt chunks.
+        let corrupt = swarm.schedule.sources.map(\.badChunks).reduce(0, +)
+        let endings = 7 + swarm.cancellations + swarm.schedule.sources.map(\.wasted).reduce(0, +)
+        #expect(swarm.wastedBytes <= (corrupt + endings * 2) * SimulatedSwarm.chunkSize,
+                "\(swarm.wastedBytes) bytes wasted, \(corrupt) corrupt chunks, \(endings) endings")
+    }
+
+    @Test("when every source fails, the schedule says so: nothing is left to assign")
+    func everySourceFails() {
+        var swarm = SimulatedSwarm(chunks: 50, sources: [.init(speed: 10, failsAt: 5), .init(speed: 10, failsAt: 20)], seed: 3)
+        #expect(swarm.run() == nil)
+        #expect(!swarm.schedule.isComplete)
+        #expect(swarm.schedule.liveSourceCount == 0)
+    }
+}
