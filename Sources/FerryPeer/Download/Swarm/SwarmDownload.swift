@@ -161,6 +161,9 @@ final class SwarmDownload: Sendable {
                     if beaten {
                         record.error = nil
                         record.message = "endgame: another source delivered the chunk first"
+                    } else if let local = state.localFailure, !(result.error?.isLocal ?? false) {
+                        record.error = nil          // stopped by us, not the peer's fault
+                        record.message = "stopped: \(local.message)"
                     } else if state.schedule.sources[index].isDropped, state.sources[index].badChunks >= SwarmSchedule.badChunkLimit {
                         record.error = .hashMismatch
                         record.message = "sent \(state.sources[index].badChunks) chunks that did not match their hashes; not asked again for this file"
