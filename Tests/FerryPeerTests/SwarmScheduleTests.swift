@@ -271,3 +271,27 @@ struct SwarmScheduleTests {
         #expect(swarm.schedule.liveSourceCount == 0)
     }
 }
+
+@Suite("SwarmSchedule: two lanes of one peer")
+struct SwarmScheduleLaneTests {
+    @Test("bad chunks count per peer: two lanes of a liar share its budget and are dropped together")
+    func lanesShareTheBadChunkBudget() {
+        var schedule = SwarmSchedule(chunkCount: 8)
+        let liar = schedule.addSource(), liarLane = schedule.addSource(peer: schedule.sources[liar].peer)
+        let honest = schedule.addSource()
+        #expect(schedule.sources[liarLane].peer == schedule.sources[liar].peer)
+        #expect(schedule.sources[honest].peer != schedule.sources[liar].peer)
+        #expect(schedule.assign(liar) == .fetch(0..<8))
+        #expect(schedule.assign(liarLane) == .fetch(4..<8))
+        #expect(schedule.assign(honest) == .fetch(2..<4))
+        #expect(schedule.delivered(liar, chunk: 0, valid: false).next == .proceed)
+        let second = schedule.delivered(liarLane, chunk: 4, valid: false)
+        #expect(second == .init(next: .dropped, cancel: [liar]))
+        #expect(schedule.badChunks(ofPeer: schedule.sources[liar].peer) == 2)
+        #expect(schedule.sources[liar].isDropped && schedule.sources[liarLane].isDropped)
+        #expect(schedule.sources[liar].range == nil && schedule.sources[liarLane].range == nil)
+        #expect(schedule.assign(liar) == .finished)
+        #expect(!schedule.sources[honest].isDropped)
+        #expect(schedule.largestFreeRun() == 4..<8)
+    }
+}

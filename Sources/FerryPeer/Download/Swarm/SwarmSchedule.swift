@@ -15,8 +15,11 @@
 ///   asks for one of those chunks too. Whichever source delivers it first wins; the other is
 ///   cancelled (``Delivery/cancel``). A chunk is never asked of more than two sources.
 /// - **Bad chunks.** A chunk that fails its hash is thrown away; the source goes on with its range
-///   and the chunk is free for anyone again. A source that delivers ``badChunkLimit`` bad chunks is
-///   dropped for this download.
+///   and the chunk is free for anyone again. A peer whose sources deliver ``badChunkLimit`` bad
+///   chunks in all is dropped for this download, every source of it at once.
+/// - **Peers and lanes.** Several sources may be one peer (``addSource(peer:)``): the downloader
+///   gives each peer two *lanes*, so that the next range's request is on its way while the last
+///   chunk of the current one arrives. Bad chunks count per peer.
 /// - **Failures.** A source whose request fails (connection refused, stalled, closed early) is
 ///   dropped: it costs the chunks it had in flight, which are free again.
 ///
@@ -26,6 +29,8 @@ public struct SwarmSchedule: Sendable, Equatable {
     public static let badChunkLimit = 2
 
     public struct Source: Sendable, Equatable {
+        /// The peer this source is a lane of.
+        public internal(set) var peer: Int
         /// The chunks this source is fetching: `lowerBound` is being received. `nil`: idle.
         public internal(set) var range: Range<Int>?
         /// Verified chunks this source delivered first.
@@ -36,6 +41,10 @@ public struct SwarmSchedule: Sendable, Equatable {
         public internal(set) var wasted = 0
         /// Dropped for this download: no more work.
         public internal(set) var isDropped = false
+
+        init(peer: Int) {
+            self.peer = peer
+        }
     }
 
     /// What an idle source does next.
@@ -59,7 +68,8 @@ public struct SwarmSchedule: Sendable, Equatable {
             case dropped
         }
         public var next: Next
-        /// Sources that were fetching the same chunk and lost the race: cancel their requests.
+        /// Sources to cancel: those fetching the same chunk that lost the race, or the other lanes of
+        /// a peer just dropped for bad chunks.
         public var cancel: [Int] = []
     }
 
@@ -85,10 +95,16 @@ public struct SwarmSchedule: Sendable, Equatable {
     /// Sources with a range in flight.
     public var activeSourceCount: Int { sources.lazy.filter { $0.range != nil }.count }
 
-    /// A new source, idle; returns its number.
-    public mutating func addSource() -> Int {
-        sources.append(Source())
+    /// A new source, idle, a lane of `peer` (by default a peer of its own, numbered as the source);
+    /// returns its number.
+    public mutating func addSource(peer: Int? = nil) -> Int {
+        sources.append(Source(peer: peer ?? sources.count))
         return sources.count - 1
+    }
+
+    /// Bad chunks delivered by every lane of `peer`.
+    public func badChunks(ofPeer peer: Int) -> Int {
+        sources.lazy.filter { $0.peer == peer }.map(\.badChunks).reduce(0, +)
     }
 
     /// Work for an idle source.
@@ -144,9 +160,13 @@ public struct SwarmSchedule: Sendable, Equatable {
             }
         } else {
             sources[source].badChunks += 1
-            if sources[source].badChunks >= Self.badChunkLimit {
-                sources[source].isDropped = true
-                sources[source].range = nil
+            let peer = sources[source].peer
+            if badChunks(ofPeer: peer) >= Self.badChunkLimit {
+                for lane in sources.indices where sources[lane].peer == peer {
+                    if lane != source, sources[lane].range != nil { delivery.cancel.append(lane) }
+                    sources[lane].isDropped = true
+                    sources[lane].range = nil
+                }
                 delivery.next = .dropped
                 return delivery
             }
