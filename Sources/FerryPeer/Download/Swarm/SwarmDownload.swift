@@ -99,6 +99,22 @@ final class SwarmDownload: Sendable {
     /// Lanes per source (see the type's documentation).
     static let lanes = 2
 
+    /// How long a range should take at the source's measured rate: short enough that a slow source
+    /// holds back the verified prefix (and the SHA-256 that follows it) for about this long, long
+    /// enough that requests are few.
+    static let rangeDuration = 0.5
+    /// Chunks in a source's first range, before its rate is known, and in any range at most.
+    static let firstRangeChunks = 4
+    static let maximumRangeChunks = 64
+
+    /// Chunks a source with this rate (bytes per second; `nil`: not measured yet) gets in its next
+    /// range: about ``rangeDuration`` seconds of it, from 1 to ``maximumRangeChunks``.
+    static func rangeChunks(bytesPerSecond: Double?, chunkSize: UInt64) -> Int {
+        guard let rate = bytesPerSecond, rate.isFinite, rate > 0 else { return firstRangeChunks }
+        let chunks = rate * rangeDuration / Double(chunkSize)
+        return max(1, min(maximumRangeChunks, Int(chunks.rounded(.down))))
+    }
+
     /// Runs the download until every chunk is verified, every candidate failed, a local error
     /// stopped it, or the task is cancelled.
     func run() async -> Outcome {
@@ -159,12 +175,14 @@ final class SwarmDownload: Sendable {
         let candidate = state.withLockedValue { $0.sources[index].candidate }
         let fetcher = fetchers[candidate.transport]!
         var busyRetries = 0
+        var rate: Double?           // this lane's last range, in bytes per second
         while !Task.isCancelled {
             let (assignment, version) = state.withLockedValue { state -> (SwarmSchedule.Assignment, Int) in
                 if state.localFailure != nil { return (.finished, state.version) }
                 if state.schedule.sources[index].isDropped || state.schedule.isComplete { return (state.schedule.assign(index), state.version) }
                 let partnerBusy = partners.contains { (state.schedule.sources[$0].range?.count ?? 0) > 1 }
-                return (partnerBusy ? .wait : state.schedule.assign(index), state.version)
+                let chunks = Self.rangeChunks(bytesPerSecond: rate, chunkSize: tree.chunkSize)
+                return (partnerBusy ? .wait : state.schedule.assign(index, maximumChunks: chunks), state.version)
             }
             switch assignment {
             case .finished:
@@ -173,7 +191,10 @@ final class SwarmDownload: Sendable {
                 await waitForChange(after: version)
             case .fetch(let chunks):
                 reportSources()
+                let started = ContinuousClock.now
                 let result = await fetch(chunks, from: candidate, index: index, with: fetcher)
+                let seconds = (ContinuousClock.now - started).seconds
+                if result.error == nil, result.bytes >= tree.chunkSize, seconds > 0 { rate = Double(result.bytes) / seconds }
                 let (failed, wake) = state.withLockedValue { state -> (Bool, [CheckedContinuation<Void, Never>]) in
                     state.requests[index] = nil
                     let beaten = state.beaten.remove(index) != nil

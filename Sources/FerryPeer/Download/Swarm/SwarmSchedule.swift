@@ -6,11 +6,14 @@
 /// at a time: a single request streams the whole range, so a source pays one round trip per range,
 /// not per chunk. The range's first chunk is the one being received.
 ///
-/// - **Assignment** (aria2's way). An idle source takes the largest run of chunks that no one has
-///   and no one is fetching. When there is none, it takes the upper half of the largest range still
-///   in flight elsewhere (the owner's range ends where the thief's starts; the owner stops there).
-///   So the first source takes the whole file, the second half of it, and faster sources keep
-///   taking work from slower ones until only chunks being received are left.
+/// - **Assignment.** An idle source takes the first chunks that no one has and no one is fetching,
+///   at most as many as the caller allows (the downloader sizes that to about half a second of the
+///   source's measured rate). Lowest first, so that the verified prefix, which the whole-file SHA-256
+///   follows, grows as fast as the download: with a few large ranges, most of the file would be
+///   hashed after the last byte arrived. When no chunk is free, a source takes the upper half of the
+///   largest range still in flight elsewhere (aria2's way: the owner's range ends where the thief's
+///   starts; the owner stops there), so faster sources take work from slower ones until only chunks
+///   being received are left.
 /// - **Endgame.** When every range in flight is down to the chunk being received, an idle source
 ///   asks for one of those chunks too. Whichever source delivers it first wins; the other is
 ///   cancelled (``Delivery/cancel``). A chunk is never asked of more than two sources.
@@ -107,13 +110,15 @@ public struct SwarmSchedule: Sendable, Equatable {
         sources.lazy.filter { $0.peer == peer }.map(\.badChunks).reduce(0, +)
     }
 
-    /// Work for an idle source.
-    public mutating func assign(_ source: Int) -> Assignment {
+    /// Work for an idle source: at most `maximumChunks` free chunks, or part of another's range.
+    public mutating func assign(_ source: Int, maximumChunks: Int = .max) -> Assignment {
         precondition(sources[source].range == nil, "source \(source) already has a range")
+        precondition(maximumChunks > 0)
         if sources[source].isDropped || isComplete { return .finished }
-        if let free = largestFreeRun() {
-            sources[source].range = free
-            return .fetch(free)
+        if let free = firstFreeRun() {
+            let range = free.lowerBound..<free.lowerBound + min(free.count, maximumChunks)
+            sources[source].range = range
+            return .fetch(range)
         }
         // The largest range with chunks not yet started: take its upper half.
         let candidates = sources.indices.filter { $0 != source && (sources[$0].range?.count ?? 0) >= 2 }
@@ -196,6 +201,17 @@ public struct SwarmSchedule: Sendable, Equatable {
     /// How many sources are fetching `chunk`.
     func fetchers(of chunk: Int) -> Int {
         sources.lazy.filter { $0.range?.contains(chunk) == true }.count
+    }
+
+    /// The first run of chunks neither verified nor in anyone's range.
+    func firstFreeRun() -> Range<Int>? {
+        var taken = verified
+        for source in sources {
+            if let range = source.range { for chunk in range { taken[chunk] = true } }
+        }
+        guard let start = taken.firstIndex(of: false) else { return nil }
+        let end = taken[start...].firstIndex(of: true) ?? chunkCount
+        return start..<end
     }
 
     /// The largest run of chunks neither verified nor in anyone's range (the first of equals).
