@@ -188,5 +188,32 @@ extension EndToEndTests {
             await p3.kill()
             await tracker.stop()
         }
+
+        @Test("issue 9: a full disk stops a swarm download at once: no other source, no second round, verified chunks kept",
+              .enabled(if: getuid() == 0, "mounting a small tmpfs needs root"))
+        func diskFullInSwarm() async throws {
+            let temporary = try TemporaryFolder()
+            defer { temporary.remove() }
+            let tracker = try await TestTracker.start()
+            let bytes = sampleBytes(count: 3 << 20, seed: 107)
+            let p2 = try await TestPeer.start(host: host(2), tracker: tracker.endpoint, in: temporary, files: ["huge.bin": bytes])
+            let p3 = try await TestPeer.start(host: host(3), tracker: tracker.endpoint, in: temporary, files: ["huge.bin": bytes])
+            let into = try temporary.subfolder("tiny-disk")
+            try #require(mount("tmpfs", into, "tmpfs", 0, "size=1m") == 0, "mount: \(String(cString: strerror(errno)))")
+            defer { umount2(into, Int32(MNT_DETACH)) }
+            let outcome = try #require(try await download(["huge.bin"], from: tracker, into: into).first)
+            #expect(outcome.status == .failed)
+            #expect(outcome.message?.contains("No space left on device") == true, "\(outcome.message ?? "")")
+            #expect(outcome.attempts.contains { $0.error == .diskFull }, "\(outcome.attempts)")
+            #expect(outcome.attempts.allSatisfy { $0.error == nil || $0.error == .diskFull }, "\(outcome.attempts)")
+            #expect(outcome.attempts.count <= 2, "a local error was retried: \(outcome.attempts)")
+            var info = stat()
+            #expect(stat(into + "/huge.bin.part", &info) == 0, "the part file was not kept")
+            let record = contents(of: into + "/.huge.bin.state.part").flatMap { PartRecord(parsing: String(decoding: $0, as: UTF8.self)) }
+            #expect(record?.chunks != nil, "the record of the verified chunks was not kept")
+            await p2.kill()
+            await p3.kill()
+            await tracker.stop()
+        }
     }
 }

@@ -4,6 +4,7 @@ import FerryTracker
 import FerryWire
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -121,6 +122,9 @@ final class TestPeer: Sendable {
     /// its file server had crashed.
     static func start(host: String, tracker: Endpoint, in temporary: TemporaryFolder, files: [String: [UInt8]] = [:],
                       rateLimit: ByteRate? = nil, udpDatagramSize: Int? = nil, serveFiles: Bool = true) async throws -> TestPeer {
+        // A test that threw left its peers running; end-to-end tests run one at a time, so a peer
+        // still on this host belongs to a test that is over.
+        if let leftover = running.withLockedValue({ $0.removeValue(forKey: host) }) { await leftover.kill() }
         let folder = try temporary.subfolder("peer-\(host)")
         let downloads = try temporary.subfolder("downloads-\(host)")
         for (name, bytes) in files { try write(bytes, to: folder + "/" + name) }
@@ -137,17 +141,30 @@ final class TestPeer: Sendable {
                 listening.fail(error)
             }
         }
-        if serveFiles {
-            try await listening.futureResult.get()
-        } else {
-            listening.succeed()
+        do {
+            if serveFiles {
+                try await listening.futureResult.get()
+            } else {
+                listening.succeed()
+            }
+            // Far past a quiet machine's few milliseconds: the suite runs beside others, sanitized.
+            _ = try await node.session.waitUntilConnected(timeout: .seconds(60))
+        } catch {
+            task.cancel()
+            await task.value
+            throw error
         }
-        _ = try await node.session.waitUntilConnected()
-        return TestPeer(host: host, node: node, folder: folder, task: task)
+        let peer = TestPeer(host: host, node: node, folder: folder, task: task)
+        running.withLockedValue { $0[host] = peer }
+        return peer
     }
+
+    /// Peers started and not killed yet, by host.
+    private static let running = NIOLockedValueBox<[String: TestPeer]>([:])
 
     /// Stops the peer at once: its sockets close, as when a process is killed.
     func kill() async {
+        Self.running.withLockedValue { if $0[host] === self { $0[host] = nil } }
         task.cancel()
         await task.value
     }

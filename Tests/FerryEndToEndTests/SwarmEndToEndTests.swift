@@ -43,7 +43,7 @@ extension EndToEndTests {
             let outcome = try #require(try await download(["big.bin"], from: tracker, into: into, transports: [transport]) { event in
                 if case .sources(_, let active, _, _) = event { counted.withLockedValue { $0 = max($0, active.count) } }
             }.first)
-            #expect(outcome.status == .ok, "\(outcome.message ?? "")")
+            #expect(outcome.status == .ok, "\(outcome.message ?? "") \(outcome.attempts)")
             expectFile(into + "/big.bin", holds: bytes)
             let sources = outcome.sourceRecords
             #expect(sources.count == 4, "\(sources)")

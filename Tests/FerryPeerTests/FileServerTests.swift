@@ -92,6 +92,9 @@ struct FileServerTests {
     func perAddressCap() async throws {
         var limits = FileServer.Limits()
         limits.maximumConnectionsPerAddress = 2
+        // The first two never send a request: they must outlive the third's connect, however loaded
+        // the machine (under the thread sanitizer beside a build, 5 s was not enough).
+        limits.requestTimeout = .seconds(60)
         let server = try await ServerUnderTest.start(limits: limits, files: ["small": Array("hello".utf8)])
         defer { Task { await server.stop() } }
         let first = try await server.connect(from: 2)
@@ -176,11 +179,15 @@ struct FileServerTests {
         let server = try await ServerUnderTest.start(limits: limits, files: ["small": Array("hello".utf8)])
         defer { Task { await server.stop() } }
         var trickling: [LoopbackClient] = []
+        let start = ContinuousClock.now
         for _ in 0..<16 {
             let client = try await server.connect(from: 2)
             try await client.send("G")
             trickling.append(client)
         }
+        // On a machine so loaded that connecting took longer than the request timeout, the first
+        // ones timed out before the last ones came, and freed their slots for them.
+        let allBeforeTheFirstTimeout = ContinuousClock.now - start < .seconds(5)
         // Another address is served at once.
         let honest = try await server.connect(from: 3)
         try await honest.send("GET 0 * \"small\"\n")
@@ -197,8 +204,13 @@ struct FileServerTests {
             if line?.hasPrefix("503 ") == true { refused += 1 }
             #expect(try await client.waitForClose())
         }
-        #expect(timedOut == 4)
-        #expect(refused == 12)
+        #expect(timedOut + refused == 16)
+        if allBeforeTheFirstTimeout {
+            #expect(timedOut == 4)
+            #expect(refused == 12)
+        } else {
+            #expect(timedOut >= 4 && refused >= 4, "\(timedOut) timed out, \(refused) refused")
+        }
     }
 
     @Test("a request over the upload cap gets 503 busy; the running upload goes on")

@@ -182,3 +182,29 @@ struct PartFileChunkTests {
         #expect(part.unverifiedChunks == 0)
     }
 }
+
+@Suite("PartFile: a cancelled write is not a disk failure")
+struct PartFileCancellationTests {
+    @Test("a write from a cancelled task throws `cancelled`, writes nothing and leaves the part file usable")
+    func cancelledWrites() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let sequential = try await PartFile.open(folder: folder.path, name: fileName("a.bin"), digest: sha(Vectors.abc), expectedSize: 3)
+        let chunked = try await PartFileChunkTests.open(folder)
+        let outcome = await Task { () -> (PartFileError?, PartFileError?) in
+            withUnsafeCurrentTask { $0?.cancel() }
+            var errors: (PartFileError?, PartFileError?) = (nil, nil)
+            do throws(PartFileError) { try await sequential.append(ByteBuffer(string: "ab")) } catch { errors.0 = error }
+            do throws(PartFileError) { _ = try await chunked.writeChunk(0, PartFileChunkTests.chunk(0)) } catch { errors.1 = error }
+            return errors
+        }.value
+        #expect(outcome.0?.message == PartFileError.cancelled.message)
+        #expect(outcome.1?.message == PartFileError.cancelled.message)
+        #expect(sequential.failure == nil && chunked.failure == nil)
+        #expect(sequential.length == 0)
+        #expect(chunked.verifiedChunks == [false, false, false])
+        try await sequential.append(ByteBuffer(string: "abc"))
+        #expect(try await sequential.digestFromDisk() == sha(Vectors.abc))
+        #expect(try await chunked.writeChunk(0, PartFileChunkTests.chunk(0)))
+    }
+}

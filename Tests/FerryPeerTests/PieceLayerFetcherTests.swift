@@ -106,7 +106,9 @@ struct PieceLayerFetcherTests {
         let root = builder.finalize().root.digest
         for (label, reply, code) in Self.cannedCases() {
             let server = try await CannedServer.start(host: testHost(23), reply: reply)
-            let fetched = await PieceLayerFetcher(localHost: testHost(24)).fetch(
+            var fetcher = PieceLayerFetcher(localHost: testHost(24))
+            fetcher.stallTimeout = .seconds(60)     // no case here is a stall; a loaded machine is not one either
+            let fetched = await fetcher.fetch(
                 fileName("big"), size: 700_000, digest: sha(Vectors.abc), root: root,
                 from: Holder(host: testHost(23), tcpPort: UInt16(server.port), udpPort: 0))
             #expect(fetched.failure?.code == code, "\(label): \(fetched)")

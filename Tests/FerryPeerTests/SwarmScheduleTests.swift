@@ -28,6 +28,12 @@ struct SimulatedSwarm {
     var bytes = 0
     var wastedBytes = 0
     var cancellations = 0
+    /// When set, each source's range is at most this many ticks of its speed (the downloader sizes
+    /// ranges by measured rate the same way).
+    var rangeTicks: Int?
+    /// The most verified chunks beyond the verified prefix at any tick: what the whole-file SHA-256,
+    /// which follows the prefix, would still have to read when the last chunk arrives.
+    var largestLead = 0
 
     init(chunks: Int, sources: [Source], seed: UInt64, verified: [Bool]? = nil) {
         schedule = SwarmSchedule(chunkCount: chunks, verified: verified)
@@ -51,7 +57,8 @@ struct SimulatedSwarm {
     mutating func step() {
         for index in sources.indices where !sources[index].finished {
             if schedule.sources[index].range == nil {
-                switch schedule.assign(index) {
+                let limit = rangeTicks.map { max(1, sources[index].speed * $0 / Self.chunkSize) } ?? .max
+                switch schedule.assign(index, maximumChunks: limit) {
                 case .fetch: sources[index].progress = 0
                 case .wait: continue
                 case .finished:
@@ -91,6 +98,8 @@ struct SimulatedSwarm {
             }
         }
         checkInvariants()
+        let prefix = schedule.verified.firstIndex(of: false) ?? schedule.chunkCount
+        largestLead = max(largestLead, schedule.verifiedCount - prefix)
     }
 
     func checkInvariants() {
@@ -191,10 +200,57 @@ struct SwarmScheduleTests {
         for chunk in [0, 1, 2, 5, 6] { verified[chunk] = true }
         var schedule = SwarmSchedule(chunkCount: 10, verified: verified)
         let a = schedule.addSource(), b = schedule.addSource(), c = schedule.addSource()
-        #expect(schedule.assign(a) == .fetch(7..<10))
-        #expect(schedule.assign(b) == .fetch(3..<5))
+        #expect(schedule.assign(a) == .fetch(3..<5))
+        #expect(schedule.assign(b) == .fetch(7..<10))
         #expect(schedule.assign(c) == .fetch(9..<10))
         #expect(schedule.verifiedCount == 5)
+    }
+
+    @Test("free chunks go lowest first, at most as many as asked")
+    func lowestFirstWithinTheLimit() {
+        var schedule = SwarmSchedule(chunkCount: 20)
+        let a = schedule.addSource(), b = schedule.addSource(), c = schedule.addSource()
+        #expect(schedule.assign(a, maximumChunks: 4) == .fetch(0..<4))
+        #expect(schedule.assign(b, maximumChunks: 4) == .fetch(4..<8))
+        #expect(schedule.delivered(a, chunk: 0, valid: false).next == .proceed)
+        #expect(schedule.assign(c, maximumChunks: 4) == .fetch(0..<1))      // the thrown-away chunk first
+    }
+
+    @Test("ranges sized by rate keep the verified prefix close behind: the final hash has little left to read",
+          arguments: [UInt64(1), 2, 3])
+    func prefixStaysClose(seed: UInt64) throws {
+        let speeds = [25, 25, 25, 25]
+        var whole = SimulatedSwarm(chunks: 512, sources: speeds.map { .init(speed: $0) }, seed: seed)
+        let wholeTicks = whole.run()
+        _ = try #require(wholeTicks)
+        var sized = SimulatedSwarm(chunks: 512, sources: speeds.map { .init(speed: $0) }, seed: seed)
+        sized.rangeTicks = 20
+        let sizedTicks = sized.run()
+        let ticks = try #require(sizedTicks)
+        // A few whole-file ranges leave three quarters of the file ahead of the prefix...
+        #expect(whole.largestLead >= 300, "\(whole.largestLead)")
+        // ...ranges of 20 ticks leave at most a range per source, and cost no time.
+        #expect(sized.largestLead <= 4 * 5, "\(sized.largestLead)")
+        #expect(Double(ticks) <= Double(wholeTicks!) * 1.05)
+        // A slow source holds the prefix back for one of its chunks at most (100 ticks, in which the
+        // three fast ones verify 75): far from three quarters of the file.
+        var slow = SimulatedSwarm(chunks: 512, sources: [.init(speed: 25), .init(speed: 25), .init(speed: 25), .init(speed: 1)],
+                                  seed: seed)
+        slow.rangeTicks = 20
+        let slowTicks = slow.run()
+        _ = try #require(slowTicks)
+        #expect(slow.largestLead <= 4 * 5 + 75, "\(slow.largestLead)")
+    }
+
+    @Test("a source's next range is about half a second of its rate, from 1 to 64 chunks")
+    func rangeSizing() {
+        let chunk: UInt64 = 512 << 10
+        #expect(SwarmDownload.rangeChunks(bytesPerSecond: nil, chunkSize: chunk) == SwarmDownload.firstRangeChunks)
+        #expect(SwarmDownload.rangeChunks(bytesPerSecond: 25e6, chunkSize: chunk) == 23)
+        #expect(SwarmDownload.rangeChunks(bytesPerSecond: 1e6, chunkSize: chunk) == 1)
+        #expect(SwarmDownload.rangeChunks(bytesPerSecond: 1e3, chunkSize: chunk) == 1)
+        #expect(SwarmDownload.rangeChunks(bytesPerSecond: 5e9, chunkSize: chunk) == 64)
+        #expect(SwarmDownload.rangeChunks(bytesPerSecond: .infinity, chunkSize: chunk) == SwarmDownload.firstRangeChunks)
     }
 
     @Test("equal sources share the work evenly", arguments: [1, 2, 4, 8])
@@ -269,5 +325,29 @@ struct SwarmScheduleTests {
         #expect(swarm.run() == nil)
         #expect(!swarm.schedule.isComplete)
         #expect(swarm.schedule.liveSourceCount == 0)
+    }
+}
+
+@Suite("SwarmSchedule: two lanes of one peer")
+struct SwarmScheduleLaneTests {
+    @Test("bad chunks count per peer: two lanes of a liar share its budget and are dropped together")
+    func lanesShareTheBadChunkBudget() {
+        var schedule = SwarmSchedule(chunkCount: 8)
+        let liar = schedule.addSource(), liarLane = schedule.addSource(peer: schedule.sources[liar].peer)
+        let honest = schedule.addSource()
+        #expect(schedule.sources[liarLane].peer == schedule.sources[liar].peer)
+        #expect(schedule.sources[honest].peer != schedule.sources[liar].peer)
+        #expect(schedule.assign(liar) == .fetch(0..<8))
+        #expect(schedule.assign(liarLane) == .fetch(4..<8))
+        #expect(schedule.assign(honest) == .fetch(2..<4))
+        #expect(schedule.delivered(liar, chunk: 0, valid: false).next == .proceed)
+        let second = schedule.delivered(liarLane, chunk: 4, valid: false)
+        #expect(second == .init(next: .dropped, cancel: [liar]))
+        #expect(schedule.badChunks(ofPeer: schedule.sources[liar].peer) == 2)
+        #expect(schedule.sources[liar].isDropped && schedule.sources[liarLane].isDropped)
+        #expect(schedule.sources[liar].range == nil && schedule.sources[liarLane].range == nil)
+        #expect(schedule.assign(liar) == .finished)
+        #expect(!schedule.sources[honest].isDropped)
+        #expect(schedule.largestFreeRun() == 4..<8)
     }
 }

@@ -2,9 +2,10 @@ import FerryWire
 import FuzzSupport
 
 /// The file server's request line and the reply line a downloader reads: line framing with the file
-/// server's limit, then `FileRequest` (server side) and `FileReplyHeader` (client side). No crash,
-/// the same frames however the stream is split, round trips through the encoders, and every refusal
-/// the server can send is read back by the client as that refusal.
+/// server's limit, then `FileServerRequest` (server side: `GET` or `LAYER`) and `FileReplyHeader`
+/// and `PieceLayerReplyHeader` (client side). No crash, the same frames however the stream is split,
+/// round trips through the encoders, and every refusal the server can send is read back by the
+/// client as that refusal, by both reply readers.
 ///
 /// Input: one byte that chooses how the stream is split into reads, then the stream.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -15,11 +16,14 @@ public func testOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     for frame in checkedLineFrames(of: bytes.dropFirst(), seed: control, maximumLineLength: limit) {
         guard case .line(let line) = frame else { continue }
         do {
-            let request = try FileRequest(parsing: line)
-            let encoded = request.line
+            let request = try FileServerRequest(parsing: line)
+            let encoded = switch request {
+            case .get(let get): get.line
+            case .layer(let layer): layer.line
+            }
             fuzzCheck(isOneWireLine(encoded), "request encodes to more than one line: \(encoded)")
             do {
-                let again = try FileRequest(parsing: encoded)
+                let again = try FileServerRequest(parsing: encoded)
                 fuzzCheck(again == request, "round trip changed \(request) into \(again)")
             } catch {
                 fuzzCheck(false, "re-encoded request \(encoded) does not parse: \(error)")
@@ -43,6 +47,23 @@ public func testOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
                 fuzzCheck(refusal.status == error.status, "refusal \(reply) read with status \(refusal.status)")
             } catch {
                 fuzzCheck(false, "client cannot read the refusal \(reply): \(error)")
+            }
+            do {
+                let header = try PieceLayerReplyHeader(parsing: reply)
+                guard case .refused(let refusal) = header else {
+                    fuzzCheck(false, "refusal \(reply) read by LAYER as \(header)")
+                    continue
+                }
+                fuzzCheck(refusal.status == error.status, "refusal \(reply) read by LAYER with status \(refusal.status)")
+            } catch {
+                fuzzCheck(false, "LAYER client cannot read the refusal \(reply): \(error)")
+            }
+        }
+        if let header = try? PieceLayerReplyHeader(parsing: line) {
+            let encoded = header.line
+            fuzzCheck(isOneWireLine(encoded), "LAYER reply header encodes to more than one line: \(encoded)")
+            if case .ok = header {
+                fuzzCheck((try? PieceLayerReplyHeader(parsing: encoded)) == header, "LAYER reply header round trip failed: \(encoded)")
             }
         }
         if let header = try? FileReplyHeader(parsing: line) {

@@ -201,6 +201,8 @@ public final class PartFile: Sendable {
                 }
                 return .success(true)
             }
+        } catch is CancellationError {
+            throw .cancelled                // the job never ran: nothing was written
         } catch {
             outcome = .failure(PartFileError(.ioError, "cannot write \(path): \(error)"))
         }
@@ -250,6 +252,8 @@ public final class PartFile: Sendable {
                     return (done, nil)
                 }
             }
+        } catch is CancellationError {
+            throw .cancelled                // the job never ran: nothing was written
         } catch {
             written = (0, PartFileError(.ioError, "cannot write \(path): \(error)"))
         }
@@ -466,6 +470,10 @@ public struct PartFileError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// A write whose task was cancelled before it reached the thread pool: nothing was written, and
+    /// it is not a local failure (the part file takes bytes again). Its code is `closed_early`.
+    public static let cancelled = PartFileError(.closedEarly, "cancelled before the bytes were written")
 }
 
 extension PartFile {

@@ -88,10 +88,12 @@ public final class TrackerConnection: Sendable {
         reply.failAfter(TimeAmount(timeout),
                         with: PeerError(.trackerUnavailable, "the tracker did not answer within \(timeout.spoken)"),
                         onTimeout: { channel.close(promise: nil) })
-        // A write that cannot go out (the connection is gone) fails the reply with the reason.
+        // A write that cannot go out (the connection is gone) fails the reply with the reason the
+        // connection ended for (a `421 …` line the tracker sent before closing, say), if one was heard.
         let written = channel.eventLoop.makePromise(of: Void.self)
+        let ending = self.ending
         written.futureResult.whenFailure { error in
-            reply.fail(error as? PeerError ?? TrackerRequestHandler.closedByTracker)
+            reply.fail(error as? PeerError ?? ending.withLockedValue { $0 } ?? TrackerRequestHandler.closedByTracker)
         }
         channel.writeAndFlush(TrackerRequestHandler.Request(bytes: buffer, reply: reply), promise: written)
         let answer = try await reply.valueCancellingOnTaskCancel()

@@ -80,7 +80,7 @@ extension Downloader {
             return outcome
         }
         guard result.complete else {
-            let tried = Set(result.sources.map(\.candidate.holder)).count
+            let tried = Set(result.sources.map(\.candidate.holder)).count     // lanes of one holder count once
             outcome.status = .failed
             outcome.message = "every holder failed (\(tried) peer\(tried == 1 ? "" : "s"), tracker asked again)"
                 + (kept > 0 ? "; \(kept) of \(tree.chunkCount) chunks verified and kept in \(part.path) for a later resume" : "")
@@ -106,9 +106,9 @@ extension Downloader {
                 + "with it belongs to other content; discarded"
             return outcome
         }
-        let best = result.sources.max { $0.bytes < $1.bytes }
-        outcome.peer = best?.candidate.endpoint
-        outcome.transport = best?.candidate.transport
+        let best = sources.max { $0.bytes < $1.bytes }
+        outcome.peer = best?.peer
+        outcome.transport = best?.transport
         let (status, message) = await commit(part, tree: tree, digest: digest, size: chosen.size, into: &outcome)
         outcome.status = status
         outcome.message = message

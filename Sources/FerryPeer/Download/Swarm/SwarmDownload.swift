@@ -14,6 +14,11 @@ import NIOCore
 /// source is dropped, the next candidate not yet tried takes its place (a holder whose first
 /// transport failed may come back over the other). A holder that sent bad chunks is never asked
 /// again for this file.
+///
+/// **Pipelining.** Each source runs ``lanes`` lanes (schedule sources of one peer). A lane asks for
+/// a range only while the other lane has at most its last chunk in flight: so the next range's
+/// request, and its round trip, overlap the end of the current one, and a source never idles
+/// waiting for a reply. At most two connections to a holder are open at once, briefly.
 final class SwarmDownload: Sendable {
     struct Source: Sendable, Equatable {
         var candidate: FailoverPlan.Candidate
@@ -91,6 +96,25 @@ final class SwarmDownload: Sendable {
         .milliseconds(min(2000, 100 << min(retry - 1, 5)))
     }
 
+    /// Lanes per source (see the type's documentation).
+    static let lanes = 2
+
+    /// How long a range should take at the source's measured rate: short enough that a slow source
+    /// holds back the verified prefix (and the SHA-256 that follows it) for about this long, long
+    /// enough that requests are few.
+    static let rangeDuration = 0.5
+    /// Chunks in a source's first range, before its rate is known, and in any range at most.
+    static let firstRangeChunks = 4
+    static let maximumRangeChunks = 64
+
+    /// Chunks a source with this rate (bytes per second; `nil`: not measured yet) gets in its next
+    /// range: about ``rangeDuration`` seconds of it, from 1 to ``maximumRangeChunks``.
+    static func rangeChunks(bytesPerSecond: Double?, chunkSize: UInt64) -> Int {
+        guard let rate = bytesPerSecond, rate.isFinite, rate > 0 else { return firstRangeChunks }
+        let chunks = rate * rangeDuration / Double(chunkSize)
+        return max(1, min(maximumRangeChunks, Int(chunks.rounded(.down))))
+    }
+
     /// Runs the download until every chunk is verified, every candidate failed, a local error
     /// stopped it, or the task is cancelled.
     func run() async -> Outcome {
@@ -102,17 +126,26 @@ final class SwarmDownload: Sendable {
                 while next < candidates.count {
                     let candidate = candidates[next]
                     next += 1
-                    let eligible = state.withLockedValue { state -> Int? in
+                    let eligible = state.withLockedValue { state -> [Int]? in
                         let busyOrBad = state.sources.indices.contains { index in
                             state.sources[index].candidate.holder == candidate.holder
                                 && (!state.schedule.sources[index].isDropped || state.sources[index].badChunks > 0)
                         }
                         guard !busyOrBad, state.localFailure == nil, !state.schedule.isComplete else { return nil }
-                        state.sources.append(Source(candidate: candidate))
-                        return state.schedule.addSource()
+                        let peer = state.schedule.sources.count
+                        return (0..<Self.lanes).map { _ in
+                            state.sources.append(Source(candidate: candidate))
+                            return state.schedule.addSource(peer: peer)
+                        }
                     }
-                    guard let index = eligible else { continue }
-                    group.addTask { await self.runSource(index) }
+                    guard let lanes = eligible else { continue }
+                    group.addTask {
+                        await withTaskGroup(of: Void.self) { lanesGroup in
+                            for lane in lanes {
+                                lanesGroup.addTask { await self.runSource(lane, partners: lanes.filter { $0 != lane }) }
+                            }
+                        }
+                    }
                     return true
                 }
                 return false
@@ -136,14 +169,20 @@ final class SwarmDownload: Sendable {
         }
     }
 
-    /// One source's loop: ranges until the schedule has nothing left for it.
-    private func runSource(_ index: Int) async {
+    /// One lane's loop: ranges until the schedule has nothing left for it. It asks for a range only
+    /// while its `partners` (the source's other lanes) have at most one chunk left in theirs.
+    private func runSource(_ index: Int, partners: [Int]) async {
         let candidate = state.withLockedValue { $0.sources[index].candidate }
         let fetcher = fetchers[candidate.transport]!
         var busyRetries = 0
+        var rate: Double?           // this lane's last range, in bytes per second
         while !Task.isCancelled {
-            let (assignment, version) = state.withLockedValue { state in
-                state.localFailure == nil ? (state.schedule.assign(index), state.version) : (.finished, state.version)
+            let (assignment, version) = state.withLockedValue { state -> (SwarmSchedule.Assignment, Int) in
+                if state.localFailure != nil { return (.finished, state.version) }
+                if state.schedule.sources[index].isDropped || state.schedule.isComplete { return (state.schedule.assign(index), state.version) }
+                let partnerBusy = partners.contains { (state.schedule.sources[$0].range?.count ?? 0) > 1 }
+                let chunks = Self.rangeChunks(bytesPerSecond: rate, chunkSize: tree.chunkSize)
+                return (partnerBusy ? .wait : state.schedule.assign(index, maximumChunks: chunks), state.version)
             }
             switch assignment {
             case .finished:
@@ -152,7 +191,10 @@ final class SwarmDownload: Sendable {
                 await waitForChange(after: version)
             case .fetch(let chunks):
                 reportSources()
+                let started = ContinuousClock.now
                 let result = await fetch(chunks, from: candidate, index: index, with: fetcher)
+                let seconds = (ContinuousClock.now - started).seconds
+                if result.error == nil, result.bytes >= tree.chunkSize, seconds > 0 { rate = Double(result.bytes) / seconds }
                 let (failed, wake) = state.withLockedValue { state -> (Bool, [CheckedContinuation<Void, Never>]) in
                     state.requests[index] = nil
                     let beaten = state.beaten.remove(index) != nil
@@ -161,9 +203,13 @@ final class SwarmDownload: Sendable {
                     if beaten {
                         record.error = nil
                         record.message = "endgame: another source delivered the chunk first"
-                    } else if state.schedule.sources[index].isDropped, state.sources[index].badChunks >= SwarmSchedule.badChunkLimit {
+                    } else if let local = state.localFailure, !(result.error?.isLocal ?? false) {
+                        record.error = nil          // stopped by us, not the peer's fault
+                        record.message = "stopped: \(local.message)"
+                    } else if state.schedule.sources[index].isDropped,
+                              case let bad = state.schedule.badChunks(ofPeer: state.schedule.sources[index].peer), bad >= SwarmSchedule.badChunkLimit {
                         record.error = .hashMismatch
-                        record.message = "sent \(state.sources[index].badChunks) chunks that did not match their hashes; not asked again for this file"
+                        record.message = "sent \(bad) chunks that did not match their hashes; not asked again for this file"
                     }
                     state.attempts.append(record)
                     // A busy holder (at its connection or upload cap) is asked again after a pause.
@@ -224,7 +270,7 @@ final class SwarmDownload: Sendable {
         }
         let beatenAlready = state.withLockedValue { state -> Bool in
             state.requests[index] = request
-            return state.beaten.contains(index)
+            return state.beaten.contains(index) || state.schedule.sources[index].isDropped
         }
         if beatenAlready { request.cancel() }
         return await withTaskCancellationHandler {
@@ -247,7 +293,8 @@ final class SwarmDownload: Sendable {
             if !valid { state.sources[index].badChunks += 1 }
             var losers: [Task<FetchResult, Never>] = []
             for loser in delivery.cancel {
-                state.beaten.insert(loser)
+                // A valid chunk beat the loser (endgame); a bad one dropped the loser's peer.
+                if valid { state.beaten.insert(loser) }
                 if let request = state.requests[loser] { losers.append(request) }
             }
             return (delivery, losers, state.changed(), state.verifiedBytes)
@@ -288,11 +335,13 @@ final class SwarmDownload: Sendable {
     }
 
     private func reportSources() {
-        let (active, received) = state.withLockedValue { state in
+        let (lanes, received) = state.withLockedValue { state in
             (state.sources.indices.filter { state.schedule.sources[$0].range != nil }.map {
                 "\(state.sources[$0].candidate.endpoint) (\(state.sources[$0].candidate.transport.rawValue))"
             }, state.verifiedBytes)
         }
+        var active: [String] = []
+        for lane in lanes where !active.contains(lane) { active.append(lane) }
         events(.sources(name: name.rawValue, active: active, received: received, size: size))
     }
 }

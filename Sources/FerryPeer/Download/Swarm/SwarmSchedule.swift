@@ -6,17 +6,23 @@
 /// at a time: a single request streams the whole range, so a source pays one round trip per range,
 /// not per chunk. The range's first chunk is the one being received.
 ///
-/// - **Assignment** (aria2's way). An idle source takes the largest run of chunks that no one has
-///   and no one is fetching. When there is none, it takes the upper half of the largest range still
-///   in flight elsewhere (the owner's range ends where the thief's starts; the owner stops there).
-///   So the first source takes the whole file, the second half of it, and faster sources keep
-///   taking work from slower ones until only chunks being received are left.
+/// - **Assignment.** An idle source takes the first chunks that no one has and no one is fetching,
+///   at most as many as the caller allows (the downloader sizes that to about half a second of the
+///   source's measured rate). Lowest first, so that the verified prefix, which the whole-file SHA-256
+///   follows, grows as fast as the download: with a few large ranges, most of the file would be
+///   hashed after the last byte arrived. When no chunk is free, a source takes the upper half of the
+///   largest range still in flight elsewhere (aria2's way: the owner's range ends where the thief's
+///   starts; the owner stops there), so faster sources take work from slower ones until only chunks
+///   being received are left.
 /// - **Endgame.** When every range in flight is down to the chunk being received, an idle source
 ///   asks for one of those chunks too. Whichever source delivers it first wins; the other is
 ///   cancelled (``Delivery/cancel``). A chunk is never asked of more than two sources.
 /// - **Bad chunks.** A chunk that fails its hash is thrown away; the source goes on with its range
-///   and the chunk is free for anyone again. A source that delivers ``badChunkLimit`` bad chunks is
-///   dropped for this download.
+///   and the chunk is free for anyone again. A peer whose sources deliver ``badChunkLimit`` bad
+///   chunks in all is dropped for this download, every source of it at once.
+/// - **Peers and lanes.** Several sources may be one peer (``addSource(peer:)``): the downloader
+///   gives each peer two *lanes*, so that the next range's request is on its way while the last
+///   chunk of the current one arrives. Bad chunks count per peer.
 /// - **Failures.** A source whose request fails (connection refused, stalled, closed early) is
 ///   dropped: it costs the chunks it had in flight, which are free again.
 ///
@@ -26,6 +32,8 @@ public struct SwarmSchedule: Sendable, Equatable {
     public static let badChunkLimit = 2
 
     public struct Source: Sendable, Equatable {
+        /// The peer this source is a lane of.
+        public internal(set) var peer: Int
         /// The chunks this source is fetching: `lowerBound` is being received. `nil`: idle.
         public internal(set) var range: Range<Int>?
         /// Verified chunks this source delivered first.
@@ -36,6 +44,10 @@ public struct SwarmSchedule: Sendable, Equatable {
         public internal(set) var wasted = 0
         /// Dropped for this download: no more work.
         public internal(set) var isDropped = false
+
+        init(peer: Int) {
+            self.peer = peer
+        }
     }
 
     /// What an idle source does next.
@@ -59,7 +71,8 @@ public struct SwarmSchedule: Sendable, Equatable {
             case dropped
         }
         public var next: Next
-        /// Sources that were fetching the same chunk and lost the race: cancel their requests.
+        /// Sources to cancel: those fetching the same chunk that lost the race, or the other lanes of
+        /// a peer just dropped for bad chunks.
         public var cancel: [Int] = []
     }
 
@@ -85,19 +98,27 @@ public struct SwarmSchedule: Sendable, Equatable {
     /// Sources with a range in flight.
     public var activeSourceCount: Int { sources.lazy.filter { $0.range != nil }.count }
 
-    /// A new source, idle; returns its number.
-    public mutating func addSource() -> Int {
-        sources.append(Source())
+    /// A new source, idle, a lane of `peer` (by default a peer of its own, numbered as the source);
+    /// returns its number.
+    public mutating func addSource(peer: Int? = nil) -> Int {
+        sources.append(Source(peer: peer ?? sources.count))
         return sources.count - 1
     }
 
-    /// Work for an idle source.
-    public mutating func assign(_ source: Int) -> Assignment {
+    /// Bad chunks delivered by every lane of `peer`.
+    public func badChunks(ofPeer peer: Int) -> Int {
+        sources.lazy.filter { $0.peer == peer }.map(\.badChunks).reduce(0, +)
+    }
+
+    /// Work for an idle source: at most `maximumChunks` free chunks, or part of another's range.
+    public mutating func assign(_ source: Int, maximumChunks: Int = .max) -> Assignment {
         precondition(sources[source].range == nil, "source \(source) already has a range")
+        precondition(maximumChunks > 0)
         if sources[source].isDropped || isComplete { return .finished }
-        if let free = largestFreeRun() {
-            sources[source].range = free
-            return .fetch(free)
+        if let free = firstFreeRun() {
+            let range = free.lowerBound..<free.lowerBound + min(free.count, maximumChunks)
+            sources[source].range = range
+            return .fetch(range)
         }
         // The largest range with chunks not yet started: take its upper half.
         let candidates = sources.indices.filter { $0 != source && (sources[$0].range?.count ?? 0) >= 2 }
@@ -144,9 +165,13 @@ public struct SwarmSchedule: Sendable, Equatable {
             }
         } else {
             sources[source].badChunks += 1
-            if sources[source].badChunks >= Self.badChunkLimit {
-                sources[source].isDropped = true
-                sources[source].range = nil
+            let peer = sources[source].peer
+            if badChunks(ofPeer: peer) >= Self.badChunkLimit {
+                for lane in sources.indices where sources[lane].peer == peer {
+                    if lane != source, sources[lane].range != nil { delivery.cancel.append(lane) }
+                    sources[lane].isDropped = true
+                    sources[lane].range = nil
+                }
                 delivery.next = .dropped
                 return delivery
             }
@@ -176,6 +201,17 @@ public struct SwarmSchedule: Sendable, Equatable {
     /// How many sources are fetching `chunk`.
     func fetchers(of chunk: Int) -> Int {
         sources.lazy.filter { $0.range?.contains(chunk) == true }.count
+    }
+
+    /// The first run of chunks neither verified nor in anyone's range.
+    func firstFreeRun() -> Range<Int>? {
+        var taken = verified
+        for source in sources {
+            if let range = source.range { for chunk in range { taken[chunk] = true } }
+        }
+        guard let start = taken.firstIndex(of: false) else { return nil }
+        let end = taken[start...].firstIndex(of: true) ?? chunkCount
+        return start..<end
     }
 
     /// The largest run of chunks neither verified nor in anyone's range (the first of equals).
