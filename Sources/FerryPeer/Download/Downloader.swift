@@ -372,12 +372,22 @@ public final class Downloader: Sendable {
 
     /// A fetcher per transport, with the configured timeouts and local address.
     var fetchers: [Transport: any FileFetcher] {
-        [
-            .tcp: TCPFetcher(connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
-                             localHost: configuration.localHost, group: group),
-            .udp: UDPFetcher(configuration: UDPConfiguration(idleTimeout: .nanoseconds(configuration.stallTimeout.nanoseconds)),
-                             localHost: configuration.localHost, group: group),
-        ]
+        [.tcp: tcpFetcher, .udp: udpFetcher]
+    }
+
+    private var tcpFetcher: TCPFetcher {
+        TCPFetcher(connectTimeout: configuration.connectTimeout, stallTimeout: configuration.stallTimeout,
+                   localHost: configuration.localHost, group: group)
+    }
+
+    private var udpFetcher: UDPFetcher {
+        UDPFetcher(configuration: UDPConfiguration(idleTimeout: .nanoseconds(configuration.stallTimeout.nanoseconds)),
+                   localHost: configuration.localHost, group: group)
+    }
+
+    /// The same for a swarm's many connections: shallow receive buffers over TCP.
+    var swarmFetchers: [Transport: any FileFetcher] {
+        [.tcp: tcpFetcher.swarm, .udp: udpFetcher]
     }
 
     /// The SHA-256 of a file, read on the thread pool; `nil` when it cannot be read.

@@ -10,6 +10,19 @@ struct TCPFetcher: FileFetcher {
     /// The address connections leave from, if set.
     var localHost: String?
     var group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    /// The largest read from the socket, and how many reads may wait for the receiver: together, the
+    /// bytes a connection holds in memory beyond the kernel's buffer. One fast download wants deep
+    /// buffers; a swarm of sixteen connections wants shallow ones (``swarm``).
+    var maximumReadSize = 1 << 20
+    var readsAhead = 10
+
+    /// Shallow buffers for a swarm's many connections: at most 1 MiB waiting on each.
+    var swarm: TCPFetcher {
+        var fetcher = self
+        fetcher.maximumReadSize = 256 << 10
+        fetcher.readsAhead = 4
+        return fetcher
+    }
 
     func fetch(
         _ name: SharedFileName,
@@ -119,9 +132,11 @@ struct TCPFetcher: FileFetcher {
     /// connects through it too).
     func connect(to holder: Holder) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
         let stallTimeout = self.stallTimeout
+        let readsAhead = self.readsAhead
         var bootstrap = ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
-            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64 * 1024, initial: 256 * 1024, maximum: 1024 * 1024))
+            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(
+                minimum: 64 * 1024, initial: min(256 * 1024, maximumReadSize), maximum: maximumReadSize))
         if let localHost, localHost != "0.0.0.0", localHost != "::" {
             bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: localHost, port: 0))
         }
@@ -130,7 +145,9 @@ struct TCPFetcher: FileFetcher {
                 let sync = channel.pipeline.syncOperations
                 try sync.addHandler(IdleStateHandler(readTimeout: stallTimeout))
                 try sync.addHandler(StallDetector())
-                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                    wrappingChannelSynchronously: channel,
+                    configuration: .init(backPressureStrategy: .init(lowWatermark: max(1, readsAhead / 4), highWatermark: readsAhead)))
             }
         }
     }

@@ -133,7 +133,7 @@ extension Downloader {
                        candidates: [FailoverPlan.Candidate], events: @escaping @Sendable (DownloadEvent) -> Void) async -> SwarmDownload.Outcome {
         await SwarmDownload(name: name, size: group.size, digest: group.digest, tree: tree, part: part,
                             candidates: candidates, maximumSources: configuration.maximumSources,
-                            fetchers: fetchers, logger: logger, events: events).run()
+                            fetchers: swarmFetchers, logger: logger, events: events).run()
     }
 
     /// The piece layer of the file, from the first candidates (one per holder, at most three) that
