@@ -242,11 +242,11 @@ struct SwarmScheduleTests {
         #expect(slow.largestLead <= 4 * 5 + 75, "\(slow.largestLead)")
     }
 
-    @Test("a source's next range is about half a second of its rate, from 1 to 64 chunks")
+    @Test("a source's next range is about a quarter second of its rate, from 1 to 64 chunks")
     func rangeSizing() {
         let chunk: UInt64 = 512 << 10
         #expect(SwarmDownload.rangeChunks(bytesPerSecond: nil, chunkSize: chunk) == SwarmDownload.firstRangeChunks)
-        #expect(SwarmDownload.rangeChunks(bytesPerSecond: 25e6, chunkSize: chunk) == 23)
+        #expect(SwarmDownload.rangeChunks(bytesPerSecond: 25e6, chunkSize: chunk) == 11)
         #expect(SwarmDownload.rangeChunks(bytesPerSecond: 1e6, chunkSize: chunk) == 1)
         #expect(SwarmDownload.rangeChunks(bytesPerSecond: 1e3, chunkSize: chunk) == 1)
         #expect(SwarmDownload.rangeChunks(bytesPerSecond: 5e9, chunkSize: chunk) == 64)

@@ -102,7 +102,7 @@ final class SwarmDownload: Sendable {
     /// How long a range should take at the source's measured rate: short enough that a slow source
     /// holds back the verified prefix (and the SHA-256 that follows it) for about this long, long
     /// enough that requests are few.
-    static let rangeDuration = 0.5
+    static let rangeDuration = 0.25
     /// Chunks in a source's first range, before its rate is known, and in any range at most.
     static let firstRangeChunks = 4
     static let maximumRangeChunks = 64

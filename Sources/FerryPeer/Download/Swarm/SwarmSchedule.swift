@@ -7,7 +7,7 @@
 /// not per chunk. The range's first chunk is the one being received.
 ///
 /// - **Assignment.** An idle source takes the first chunks that no one has and no one is fetching,
-///   at most as many as the caller allows (the downloader sizes that to about half a second of the
+///   at most as many as the caller allows (the downloader sizes that to about a quarter second of the
 ///   source's measured rate). Lowest first, so that the verified prefix, which the whole-file SHA-256
 ///   follows, grows as fast as the download: with a few large ranges, most of the file would be
 ///   hashed after the last byte arrived. When no chunk is free, a source takes the upper half of the
