@@ -181,7 +181,11 @@ final class SwarmDownload: Sendable {
                 if state.localFailure != nil { return (.finished, state.version) }
                 if state.schedule.sources[index].isDropped || state.schedule.isComplete { return (state.schedule.assign(index), state.version) }
                 let partnerBusy = partners.contains { (state.schedule.sources[$0].range?.count ?? 0) > 1 }
-                let chunks = Self.rangeChunks(bytesPerSecond: rate, chunkSize: tree.chunkSize)
+                // Near the end, ranges shrink to a fair share of what is left: the sources finish
+                // together, and few verified chunks wait beyond the prefix for the SHA-256.
+                let left = state.schedule.chunkCount - state.schedule.verifiedCount
+                let share = max(1, left / (2 * max(1, state.schedule.liveSourceCount)))
+                let chunks = min(share, Self.rangeChunks(bytesPerSecond: rate, chunkSize: tree.chunkSize))
                 return (partnerBusy ? .wait : state.schedule.assign(index, maximumChunks: chunks), state.version)
             }
             switch assignment {
