@@ -56,7 +56,6 @@ struct GetCommand: AsyncParsableCommand {
         var logging = self.logging
         if json, logging.logLevel < .warning { logging.logLevel = .warning }
         let logger = logging.makeLogger(label: "ferry.get")
-        ProcessLimits.boundHeap()
         try ensureFolder(downloads, flag: "--downloads")
         let endpoint = try tracker.endpoint()
         let terminal = Terminal.standardOutput

@@ -71,7 +71,6 @@ struct PeerCommand: AsyncParsableCommand {
 
     func run() async throws {
         ProcessLimits.raiseDescriptorLimit()
-        ProcessLimits.boundHeap()
         let logger = logging.makeLogger(label: "ferry.peer")
         try ensureFolder(downloads, flag: "--downloads")
         let node: PeerNode

@@ -145,7 +145,7 @@ extension EndToEndTests {
             let into = try temporary.subfolder("client")
             let damaged = NIOLockedValueBox(false)
             let outcome = try #require(try await download(["disk.img"], from: tracker, into: into, maximumSources: 1) { event in
-                // The first bytes on disk, before the read-back (which waits for a 4 MiB chunk) reaches them.
+                // The first bytes on disk, before the read-back (which waits for `readBackChunk`) reaches them.
                 if case .progress(_, let received, _) = event, received >= 4096,
                    received < PartFile.readBackChunk,
                    damaged.withLockedValue({ let first = !$0; $0 = true; return first }) {

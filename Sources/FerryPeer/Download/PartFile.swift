@@ -34,9 +34,10 @@ import Darwin
 /// an event loop or the concurrency pool. It is opened with `O_NOFOLLOW`, so a symlink planted at its
 /// name cannot redirect the writes.
 public final class PartFile: Sendable {
-    /// The read-back hashes once this many written bytes wait for it (and at the end): large reads,
-    /// a lag of at most 4 MiB behind the writes.
-    public static let readBackChunk: UInt64 = 4 << 20
+    /// The read-back hashes once this many written bytes wait for it (and at the end): reads of
+    /// 1 MiB, a lag of at most 1 MiB behind the writes. (4 MiB buffers, allocated per read-back job on
+    /// the pool's threads, stayed resident in several of glibc's arenas.)
+    public static let readBackChunk: UInt64 = 1 << 20
 
     /// What was at the part file's name when it was opened.
     public enum Opening: Equatable, Sendable {
