@@ -70,12 +70,16 @@ final class ProgressDisplay: Sendable {
                     state.order.append(name)
                     state.transfers[name] = Transfer(name: name, peer: "", transport: .tcp, received: received, size: size,
                                                      sampleAt: now, sampleBytes: received)
-                    if !terminal.isInteractive {
-                        emit("  \(quoted(name)) from \(active.count) source\(active.count == 1 ? "" : "s")"
-                             + (received > 0 ? ", resuming with \(ByteCount.format(received)) verified" : ""), &state)
-                    }
                 }
-                state.transfers[name]!.sources = active.count
+                // The first time sources are at work, a plain line says how many (none are, the
+                // moment a swarm starts).
+                if !terminal.isInteractive, !active.isEmpty, state.transfers[name]!.sources == nil {
+                    emit("  \(quoted(name)) from \(active.count) source\(active.count == 1 ? "" : "s")"
+                         + (received > 0 ? ", resuming with \(ByteCount.format(received)) verified" : ""), &state)
+                }
+                if !active.isEmpty || state.transfers[name]!.sources != nil {
+                    state.transfers[name]!.sources = active.count
+                }
                 draw(&state, now: now, force: false)
             case .attemptFailed(let name, let attempt):
                 let next = state.transfers[name]?.sources != nil ? "the other sources go on" : "trying the next peer"
