@@ -189,7 +189,7 @@ struct SwarmScheduleTests {
         #expect(schedule.delivered(b, chunk: 4, valid: true).next == .proceed)
         schedule.ended(b, failed: true)
         #expect(schedule.sources[b].isDropped)
-        #expect(schedule.largestFreeRun() == 5..<8)
+        #expect(schedule.firstFreeRun() == 5..<8)
         #expect(schedule.delivered(a, chunk: 0, valid: true).next == .proceed)
         #expect(schedule.assign(b) == .finished)
     }
@@ -348,6 +348,6 @@ struct SwarmScheduleLaneTests {
         #expect(schedule.sources[liar].range == nil && schedule.sources[liarLane].range == nil)
         #expect(schedule.assign(liar) == .finished)
         #expect(!schedule.sources[honest].isDropped)
-        #expect(schedule.largestFreeRun() == 4..<8)
+        #expect(schedule.firstFreeRun() == 0..<2)       // chunk 0 (bad) and 1, left by the liar's first lane
     }
 }

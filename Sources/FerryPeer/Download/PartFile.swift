@@ -176,19 +176,7 @@ public final class PartFile: Sendable {
                 let valid = bytes.withUnsafeReadableBytes { tree.verifyChunk(at: index, bytes: $0) }
                 guard valid else { return .success(false) }
                 let offset = off_t(UInt64(index) * tree.chunkSize)
-                let failure = bytes.withUnsafeReadableBytes { raw -> PartFileError? in
-                    var done = 0
-                    while done < raw.count {
-                        let count = pwrite(fd, raw.baseAddress! + done, raw.count - done, offset + off_t(done))
-                        if count < 0 {
-                            if errno == EINTR { continue }
-                            return PartFileError(errno: errno, "cannot write \(path)")
-                        }
-                        done += count
-                    }
-                    return nil
-                }
-                if let failure { return .failure(failure) }
+                if let failure = writeAll(fd, bytes, at: offset, path: path).1 { return .failure(failure) }
                 let record = self.state.withLockedValue { state -> String in
                     state.chunks!.verified[index] = true
                     state.length = state.chunks!.prefixLength(fileSize: self.expectedSize)
@@ -239,20 +227,7 @@ public final class PartFile: Sendable {
         let fd = self.fd, path = self.path
         let written: (Int, PartFileError?)
         do {
-            written = try await pool.runIfActive {
-                buffer.withUnsafeReadableBytes { bytes -> (Int, PartFileError?) in
-                    var done = 0
-                    while done < bytes.count {
-                        let count = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
-                        if count < 0 {
-                            if errno == EINTR { continue }
-                            return (done, PartFileError(errno: errno, "cannot write \(path)"))
-                        }
-                        done += count
-                    }
-                    return (done, nil)
-                }
-            }
+            written = try await pool.runIfActive { writeAll(fd, buffer, at: off_t(offset), path: path) }
         } catch is CancellationError {
             throw .cancelled                // the job never ran: nothing was written
         } catch {
@@ -652,6 +627,23 @@ func renameWithoutReplacing(_ from: String, _ to: String) -> Int32 {
     guard link(from, to) == 0 else { return errno }
     unlink(from)
     return 0
+}
+
+/// Writes all of `buffer` at `offset` (blocking: runs on the pool); returns the bytes written and the
+/// error that stopped it, if one did.
+private func writeAll(_ fd: Int32, _ buffer: ByteBuffer, at offset: off_t, path: String) -> (Int, PartFileError?) {
+    buffer.withUnsafeReadableBytes { bytes -> (Int, PartFileError?) in
+        var done = 0
+        while done < bytes.count {
+            let count = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, offset + off_t(done))
+            if count < 0 {
+                if errno == EINTR { continue }
+                return (done, PartFileError(errno: errno, "cannot write \(path)"))
+            }
+            done += count
+        }
+        return (done, nil)
+    }
 }
 
 /// `open(2)`, named apart from ``PartFile/open(folder:name:digest:expectedSize:pool:)``.

@@ -213,23 +213,4 @@ public struct SwarmSchedule: Sendable, Equatable {
         let end = taken[start...].firstIndex(of: true) ?? chunkCount
         return start..<end
     }
-
-    /// The largest run of chunks neither verified nor in anyone's range (the first of equals).
-    func largestFreeRun() -> Range<Int>? {
-        var taken = verified
-        for source in sources {
-            if let range = source.range { for chunk in range { taken[chunk] = true } }
-        }
-        var best: Range<Int>?
-        var start: Int?
-        for chunk in 0...chunkCount {
-            let free = chunk < chunkCount && !taken[chunk]
-            if free, start == nil { start = chunk }
-            if !free, let begin = start {
-                if (best?.count ?? 0) < chunk - begin { best = begin..<chunk }
-                start = nil
-            }
-        }
-        return best
-    }
 }
