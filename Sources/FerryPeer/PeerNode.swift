@@ -61,6 +61,8 @@ public final class PeerNode: Sendable {
 
     public let configuration: Configuration
     public let share: Share
+    /// The files this peer is downloading, whose verified chunks it serves meanwhile.
+    public let partials = PartialShares()
     public let session: TrackerSession
     public let fileServer: FileServer
     public let udpServer: UDPFileServer
@@ -129,7 +131,7 @@ public final class PeerNode: Sendable {
         let readiness = self.readiness
         fileServer = FileServer(
             configuration: .init(host: configuration.host, port: configuration.port, rateLimiter: limiter),
-            share: share, logger: logger, group: group, onListening: { readiness.tcpListening($0) })
+            share: share, partials: partials, logger: logger, group: group, onListening: { readiness.tcpListening($0) })
         udpServer = UDPFileServer(configuration: .init(host: configuration.host, port: configuration.port,
                                                        datagramSize: configuration.udpDatagramSize, rateLimiter: limiter),
                                   share: share, logger: logger, group: group, onListening: { readiness.udpListening($0) })
@@ -137,7 +139,7 @@ public final class PeerNode: Sendable {
             configuration: .init(server: configuration.server, localHost: configuration.host,
                                  sourcePort: configuration.sourcePort, tcpPort: configuration.port, udpPort: configuration.port,
                                  heartbeatInterval: configuration.heartbeatInterval, replyTimeout: configuration.replyTimeout),
-            share: share, logger: logger, group: group,
+            share: share, partials: partials, logger: logger, group: group,
             waitUntilReady: { try await readiness.wait() }, events: configuration.sessionEvents)
         let share = self.share
         watcher = ShareWatcher(share: share, interval: configuration.rescanInterval, beforeFirstScan: {
@@ -158,6 +160,6 @@ public final class PeerNode: Sendable {
         return Downloader(
             configuration: .init(folder: configuration.downloadFolder, overwrite: overwrite, maximumSources: maximumSources,
                                  transports: transports, localHost: configuration.host),
-            holders: session, share: sharesDownloads ? share : nil, logger: logger, group: group)
+            holders: session, share: sharesDownloads ? share : nil, partials: partials, logger: logger, group: group)
     }
 }

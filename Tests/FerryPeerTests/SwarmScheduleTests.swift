@@ -351,3 +351,172 @@ struct SwarmScheduleLaneTests {
         #expect(schedule.firstFreeRun() == 0..<2)       // chunk 0 (bad) and 1, left by the liar's first lane
     }
 }
+
+@Suite("SwarmSchedule: partial holders and rarest first")
+struct SwarmSchedulePartialTests {
+    static func chunks(_ count: Int, having: Set<Int>) -> [Bool] {
+        (0..<count).map { having.contains($0) }
+    }
+
+    @Test("with only complete peers, assignment stays lowest first")
+    func lowestFirstWithoutPartials() {
+        var schedule = SwarmSchedule(chunkCount: 8, seed: 5)
+        let source = schedule.addSource()
+        #expect(!schedule.isRarestFirst)
+        #expect(schedule.assign(source, maximumChunks: 2) == .fetch(0..<2))
+    }
+
+    @Test("a partial peer gets only chunks it has; a complete one the rarest, picked at random", arguments: 0..<20)
+    func rarestFirst(seed: UInt64) {
+        var schedule = SwarmSchedule(chunkCount: 8, seed: seed)
+        let seeder = schedule.addSource()
+        let partial = schedule.addSource()
+        schedule.setAvailability(ofPeer: schedule.sources[partial].peer, Self.chunks(8, having: [0, 1, 4]))
+        #expect(schedule.isRarestFirst)
+        // Chunks 0, 1 and 4 are held twice; the others once: the seeder gets a run of those.
+        guard case .fetch(let rare) = schedule.assign(seeder, maximumChunks: 4) else { Issue.record("no work for the seeder"); return }
+        #expect(rare.allSatisfy { ![0, 1, 4].contains($0) }, "\(rare)")
+        guard case .fetch(let had) = schedule.assign(partial, maximumChunks: 8) else { Issue.record("no work for the partial peer"); return }
+        #expect(had.allSatisfy { [0, 1, 4].contains($0) }, "\(had)")
+    }
+
+    @Test("random picks spread downloaders of one file over it")
+    func spread() {
+        let starts = Set((0..<32 as Range<UInt64>).compactMap { seed -> Int? in
+            var schedule = SwarmSchedule(chunkCount: 64, seed: seed)
+            let seeder = schedule.addSource()
+            let partial = schedule.addSource()
+            schedule.setAvailability(ofPeer: schedule.sources[partial].peer, Self.chunks(64, having: []))
+            guard case .fetch(let range) = schedule.assign(seeder, maximumChunks: 2) else { return nil }
+            return range.lowerBound
+        })
+        #expect(starts.count >= 16, "\(starts.sorted())")
+    }
+
+    @Test("a partial peer with nothing new waits, never takes part of a range it lacks, and gets work when it has some")
+    func partialWaits() {
+        var schedule = SwarmSchedule(chunkCount: 8)
+        let seeder = schedule.addSource()
+        let partial = schedule.addSource()
+        let peer = schedule.sources[partial].peer
+        #expect(schedule.assign(seeder) == .fetch(0..<8))
+        schedule.setAvailability(ofPeer: peer, Self.chunks(8, having: []))
+        #expect(schedule.assign(partial) == .wait, "the seeder's range is all it could take, and it has none of it")
+        schedule.setAvailability(ofPeer: peer, Self.chunks(8, having: [6, 7]))
+        #expect(schedule.assign(partial) == .fetch(6..<8), "the upper half of the seeder's range, which it has now")
+        #expect(schedule.sources[seeder].range == 0..<6)
+        schedule.setAvailability(ofPeer: peer, nil)
+        #expect(!schedule.isRarestFirst, "a peer that has everything now is complete")
+    }
+
+    @Test("a dropped partial peer no longer counts: assignment goes back to lowest first")
+    func droppedPartial() {
+        var schedule = SwarmSchedule(chunkCount: 8, seed: 4)
+        let seeder = schedule.addSource()
+        let partial = schedule.addSource()
+        schedule.setAvailability(ofPeer: schedule.sources[partial].peer, Self.chunks(8, having: [1]))
+        schedule.drop(partial)
+        #expect(!schedule.isRarestFirst)
+        #expect(schedule.assign(seeder, maximumChunks: 2) == .fetch(0..<2))
+    }
+}
+
+/// A flash crowd in ticks: one seeder and `downloaders` peers that all start at once, each uploading
+/// `capacity` bytes per tick shared evenly among the requests it serves. Every downloader runs its
+/// own ``SwarmSchedule`` with one source per other peer: the seeder complete, the others partial,
+/// their chunk maps refreshed every `refreshTicks` (as `HAVE` does).
+struct SimulatedCrowd {
+    static let chunkSize = 100
+
+    var schedules: [SwarmSchedule]
+    /// progress[d][s]: bytes of the current chunk downloader `d` has from its source `s`.
+    var progress: [[Int]]
+    let capacity: Int
+    let refreshTicks: Int
+    let sharing: Bool
+
+    /// Source `s` of downloader `d` is uploader `s` (0 the seeder, `k` downloader `k - 1`);
+    /// a downloader's own slot is dropped at once.
+    init(chunks: Int, downloaders: Int, capacity: Int = 100, refreshTicks: Int = 2, sharing: Bool = true, seed: UInt64) {
+        var generator = SeededGenerator(seed: seed)
+        self.capacity = capacity
+        self.refreshTicks = refreshTicks
+        self.sharing = sharing
+        schedules = (0..<downloaders).map { _ in
+            SwarmSchedule(chunkCount: chunks, seed: generator.next())
+        }
+        progress = Array(repeating: Array(repeating: 0, count: downloaders + 1), count: downloaders)
+        for d in schedules.indices {
+            for _ in 0...downloaders { _ = schedules[d].addSource() }
+            schedules[d].drop(d + 1)
+            if !sharing { for other in 1...downloaders where other != d + 1 { schedules[d].drop(other) } }
+        }
+        refresh()
+    }
+
+    /// Every downloader learns which chunks the others have.
+    mutating func refresh() {
+        guard sharing else { return }
+        for d in schedules.indices {
+            for other in schedules.indices where other != d {
+                let chunks = schedules[other].verified
+                schedules[d].setAvailability(ofPeer: other + 1, chunks.allSatisfy { $0 } ? nil : chunks)
+            }
+        }
+    }
+
+    /// Runs until every downloader is complete; returns the tick each finished at.
+    mutating func run(limit: Int = 100_000) -> [Int] {
+        var finished = Array(repeating: -1, count: schedules.count)
+        var tick = 0
+        while finished.contains(-1), tick < limit {
+            if tick % refreshTicks == 0 { refresh() }
+            for d in schedules.indices where !schedules[d].isComplete {
+                for s in schedules[d].sources.indices where schedules[d].sources[s].range == nil {
+                    if case .fetch = schedules[d].assign(s, maximumChunks: 2) { progress[d][s] = 0 }
+                }
+            }
+            // Each uploader shares its capacity among the requests it serves this tick.
+            var served = Array(repeating: 0, count: schedules.count + 1)
+            for d in schedules.indices {
+                for s in schedules[d].sources.indices where schedules[d].sources[s].range != nil { served[s] += 1 }
+            }
+            for d in schedules.indices {
+                for s in schedules[d].sources.indices {
+                    guard let range = schedules[d].sources[s].range else { continue }
+                    progress[d][s] += capacity / served[s]
+                    guard progress[d][s] >= Self.chunkSize else { continue }
+                    progress[d][s] -= Self.chunkSize
+                    let delivery = schedules[d].delivered(s, chunk: range.lowerBound, valid: true)
+                    for loser in delivery.cancel {
+                        progress[d][loser] = 0
+                        schedules[d].ended(loser, failed: false)
+                    }
+                    if delivery.next != .proceed { progress[d][s] = 0 }
+                }
+            }
+            tick += 1
+            for d in schedules.indices where finished[d] < 0 && schedules[d].isComplete { finished[d] = tick }
+        }
+        #expect(!finished.contains(-1), "the crowd did not finish within \(limit) ticks")
+        return finished
+    }
+}
+
+@Suite("SwarmSchedule: a simulated flash crowd")
+struct SwarmScheduleCrowdTests {
+    @Test("8 downloaders of one seeder, serving each other, finish within 2.5× the time one takes alone",
+          arguments: [UInt64(1), 2, 3])
+    func flashCrowd(seed: UInt64) {
+        var alone = SimulatedCrowd(chunks: 128, downloaders: 1, seed: seed)
+        let aloneTicks = alone.run().max()!
+        var crowd = SimulatedCrowd(chunks: 128, downloaders: 8, seed: seed)
+        let crowdTicks = crowd.run().max()!
+        #expect(Double(crowdTicks) <= 2.5 * Double(aloneTicks), "alone \(aloneTicks) ticks, the last of 8 \(crowdTicks)")
+        // Without serving each other, the seeder's upload is shared 8 ways: the bar above is not
+        // met by accident.
+        var isolated = SimulatedCrowd(chunks: 128, downloaders: 8, sharing: false, seed: seed)
+        let isolatedTicks = isolated.run().max()!
+        #expect(Double(isolatedTicks) >= 6 * Double(aloneTicks), "alone \(aloneTicks) ticks, 8 without sharing \(isolatedTicks)")
+    }
+}

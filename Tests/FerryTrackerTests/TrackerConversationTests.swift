@@ -13,7 +13,7 @@ struct TrackerConversationTests {
         var conversation = TrackerConversation(try Self.sqlite(), host: "192.0.2.7")
         #expect(!conversation.isRegistered)
         #expect(conversation.peer == nil)
-        #expect(await conversation.say("HELLO 5555 5556") == ["200 HELLO 192.0.2.7 9 ROOTS"])
+        #expect(await conversation.say("HELLO 5555 5556") == ["200 HELLO 192.0.2.7 9 ROOTS PARTIAL"])
         #expect(conversation.isRegistered)
         #expect(conversation.peer != nil)
         #expect(conversation.observedHost == "192.0.2.7")
@@ -364,7 +364,7 @@ struct TrackerConversationTests {
         let input = Array((Self.sessionLines.joined(separator: "\r\n") + "\r\n").utf8)
         let whole = try await Self.replies(to: input, cutAt: [])
         #expect(whole == [
-            "200 HELLO 10.0.0.1 9 ROOTS", "200 UPDATED 2 0", "200 PONG", "402 line longer than 100 bytes", "200 ADDED \"d\"",
+            "200 HELLO 10.0.0.1 9 ROOTS PARTIAL", "200 UPDATED 2 0", "200 PONG", "402 line longer than 100 bytes", "200 ADDED \"d\"",
             "210-FILE \"a, b\" 1 \(hexA) 1", "211-PEER 10.0.0.1 5555 5556", "404-NOTFOUND \"zz\"",
             "210-FILE \"c\" 2 \(hexB) 1", "211-PEER 10.0.0.1 5555 5556", "200 SEND 3",
             "401 unknown command \"NOPE\"; try HELP",

@@ -113,7 +113,7 @@ struct HelloRuleTests {
         #expect(!first.isSuperseded)
         #expect(await store.holderRows(for: [fileName("a.txt")]).count == 1)
         // Another port from the same address is another peer: no conflict.
-        #expect(await b.ask("HELLO 6666") == "200 HELLO 10.0.0.1 9 ROOTS")
+        #expect(await b.ask("HELLO 6666") == "200 HELLO 10.0.0.1 9 ROOTS PARTIAL")
     }
 
     @Test("a silent holder is taken over: it is sent 421 and closed, the new session is the one listed")

@@ -86,7 +86,7 @@ struct TrackerRootTests {
         let store = try SQLiteTrackerStore(path: ":memory:")
         var newPeer = TrackerConversation(store, host: "10.0.0.1")
         var oldPeer = TrackerConversation(store, host: "10.0.0.2")
-        #expect(await newPeer.say("HELLO 5555 5555") == ["200 HELLO 10.0.0.1 9 ROOTS"])
+        #expect(await newPeer.say("HELLO 5555 5555") == ["200 HELLO 10.0.0.1 9 ROOTS PARTIAL"])
         _ = await oldPeer.say("HELLO 5555 0")
         #expect(await oldPeer.say("UPDATE 1") == nil)
         #expect(await oldPeer.say("FILE 12 \(hexA) f") == ["200 UPDATED 1 0"])

@@ -76,16 +76,21 @@ public final class Downloader: Sendable {
     let configuration: Configuration
     let holders: any HolderSource
     let share: Share?
+    let partials: PartialShares?
     let logger: Logger
     let group: any EventLoopGroup
 
-    /// - Parameter share: the share, when the download folder is also the shared folder: verified
-    ///   files are then remembered so the next scan announces them without hashing them again.
-    public init(configuration: Configuration, holders: any HolderSource, share: Share? = nil, logger: Logger,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    /// - Parameters:
+    ///   - share: the share, when the download folder is also the shared folder: verified files are
+    ///     then remembered so the next scan announces them without hashing them again.
+    ///   - partials: where a peer's swarm downloads are registered so that it serves their verified
+    ///     chunks meanwhile (a partial holder); `nil` for a download that serves nothing (`ferry get`).
+    public init(configuration: Configuration, holders: any HolderSource, share: Share? = nil, partials: PartialShares? = nil,
+                logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
         self.configuration = configuration
         self.holders = holders
         self.share = share
+        self.partials = partials
         self.logger = logger
         self.group = group
     }

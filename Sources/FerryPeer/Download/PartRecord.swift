@@ -56,10 +56,7 @@ public struct PartRecord: Equatable, Sendable {
     /// The record's text; the same length for the same content and chunk count.
     public var text: String {
         guard let chunks else { return contentLine }
-        var bitmap = [UInt8](repeating: 0, count: (chunks.verified.count + 7) / 8)
-        for (index, verified) in chunks.verified.enumerated() where verified {
-            bitmap[index / 8] |= 0x80 >> UInt8(index % 8)
-        }
+        let bitmap = ChunkBitmap.bytes(of: chunks.verified)
         return contentLine + "chunks \(chunks.chunkSize) \(chunks.root.hex) \(Self.hex(bitmap))\n"
     }
 
@@ -90,22 +87,14 @@ public struct PartRecord: Equatable, Sendable {
         else { return nil }
         let count = Int((size - 1) / chunkSize + 1)
         let hex = Array(words[3].utf8)
-        guard hex.count == (count + 7) / 8 * 2 else { return nil }
-        var verified: [Bool] = []
-        verified.reserveCapacity(count)
+        guard hex.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(hex.count / 2)
         for pair in stride(from: 0, to: hex.count, by: 2) {
             guard let high = hexValue(hex[pair]), let low = hexValue(hex[pair + 1]) else { return nil }
-            let byte = high << 4 | low
-            for bit in 0..<8 {
-                let index = pair / 2 * 8 + bit
-                let set = byte & (0x80 >> UInt8(bit)) != 0
-                if index < count {
-                    verified.append(set)
-                } else if set {
-                    return nil                  // spare bits are zero
-                }
-            }
+            bytes.append(high << 4 | low)
         }
+        guard let verified = ChunkBitmap.chunks(from: bytes, count: count) else { return nil }   // spare bits are zero
         return Chunks(chunkSize: chunkSize, root: root, verified: verified)
     }
 

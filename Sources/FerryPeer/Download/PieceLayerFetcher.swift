@@ -6,7 +6,8 @@ import NIOPosix
 
 /// Fetches a file's piece layer (its BEP 52 chunk hashes) from one holder's TCP file server with
 /// `LAYER`, and checks it against the root the tracker gave before anyone trusts it: what a swarm
-/// download needs to check each chunk on its own.
+/// download needs to check each chunk on its own. It also asks a partial holder which chunks it has
+/// (`HAVE`, ``chunks(of:size:digest:chunkSize:from:)``).
 public struct PieceLayerFetcher: Sendable {
     public var connectTimeout: TimeAmount = .seconds(5)
     /// No reply or no bytes for this long: `stalled`.
@@ -32,6 +33,59 @@ public struct PieceLayerFetcher: Sendable {
     /// does not know `LAYER` answers `400`, which is `peer_error`.
     public func fetch(_ name: SharedFileName, size: UInt64, digest: ContentDigest, root: ContentDigest,
                       from holder: Holder) async -> Result<MerkleTree, Failure> {
+        var chunkSize: UInt64 = 0
+        let body = await exchange(PieceLayerRequest(name: name, digest: digest).line, with: holder) { line in
+            Self.check(line, size: size, digest: digest, root: root).map { header in
+                chunkSize = header.chunkSize
+                return header.length
+            }
+        }
+        return body.flatMap { bytes in
+            let layer = MerkleTree.pieceLayer(fromBytes: bytes.readableBytesView)!
+            guard let tree = MerkleTree(fileSize: size, chunkSize: chunkSize, root: MerkleHash(root), pieceLayer: layer) else {
+                return .failure(Failure(code: .wrongContent, message: "the piece layer does not lead to the root \(root.shortHex)…"))
+            }
+            return .success(tree)
+        }
+    }
+
+    /// Which chunks of `name` (`size` bytes, SHA-256 `digest`, in chunks of `chunkSize`) `holder`
+    /// has, with `HAVE`: one flag per chunk. Checked as `LAYER` is: the size and SHA-256
+    /// (`wrong_content`), the chunk size (`wrong_content`), the grammar and limits (`protocol_error`).
+    public func chunks(of name: SharedFileName, size: UInt64, digest: ContentDigest, chunkSize: UInt64,
+                       from holder: Holder) async -> Result<[Bool], Failure> {
+        let body = await exchange(HaveRequest(name: name, digest: digest).line, with: holder) { line in
+            let header: HaveReplyHeader
+            do throws(FileProtocolError) {
+                header = try HaveReplyHeader(parsing: line)
+            } catch {
+                return .failure(Failure(code: .protocolError, message: error.message))
+            }
+            switch header {
+            case .refused(let refusal):
+                return .failure(Failure(code: TransferError(refusal: refusal.status), message: refusal.line))
+            case .ok(let peerSize, let peerDigest, let peerChunkSize, let length):
+                guard peerSize == size, peerDigest == digest, peerChunkSize == chunkSize else {
+                    return .failure(Failure(code: .wrongContent, message: "peer offers \(peerSize) bytes with SHA-256 "
+                                            + "\(peerDigest.shortHex)… in chunks of \(peerChunkSize), not the file asked for"))
+                }
+                return .success(length)
+            }
+        }
+        let count = MerkleTree.chunkCount(fileSize: size, chunkSize: chunkSize)
+        return body.flatMap { bytes in
+            guard let chunks = ChunkBitmap.chunks(from: bytes.readableBytesView, count: count) else {
+                return .failure(Failure(code: .protocolError, message: "the bitmap's spare bits are not zero"))
+            }
+            return .success(chunks)
+        }
+    }
+
+    /// One request over TCP: sends `line`, reads the status line (at most
+    /// ``FileProtocolLimits/maximumReplyLength`` bytes), which `header` checks and turns into the
+    /// length of the body, then exactly that many bytes.
+    private func exchange(_ line: String, with holder: Holder,
+                          header check: (String) -> Result<Int, Failure>) async -> Result<ByteBuffer, Failure> {
         let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
         do {
             channel = try await connect(to: holder)
@@ -40,12 +94,12 @@ public struct PieceLayerFetcher: Sendable {
         }
         do {
             return try await channel.executeThenClose { inbound, outbound in
-                let sendError = await TCPFetcher.send(PieceLayerRequest(name: name, digest: digest).line, on: outbound)
+                let sendError = await TCPFetcher.send(line, on: outbound)
                 var received = ByteBuffer()
-                var header: (chunkSize: UInt64, length: Int)?
+                var length: Int?
                 for try await var buffer in inbound {
                     received.writeBuffer(&buffer)
-                    if header == nil {
+                    if length == nil {
                         guard let newline = received.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
                             if received.readableBytes > FileProtocolLimits.maximumReplyLength {
                                 return .failure(Failure(code: .protocolError, message: "reply line too long"))
@@ -54,27 +108,23 @@ public struct PieceLayerFetcher: Sendable {
                         }
                         let line = received.readString(length: newline - received.readerIndex) ?? ""
                         received.moveReaderIndex(forwardBy: 1)
-                        switch Self.check(line, size: size, digest: digest, root: root) {
+                        switch check(line) {
                         case .failure(let failure): return .failure(failure)
-                        case .success(let checked): header = checked
+                        case .success(let checked): length = checked
                         }
                     }
-                    guard received.readableBytes <= header!.length else {
+                    guard received.readableBytes <= length! else {
                         return .failure(Failure(code: .protocolError, message: "peer sent more bytes than announced"))
                     }
-                    if received.readableBytes == header!.length { break }
+                    if received.readableBytes == length! { break }
                 }
-                guard let header else {
+                guard let length else {
                     return .failure(Failure(code: .closedEarly, message: sendError.map { "\($0)" } ?? "peer closed without a reply"))
                 }
-                guard received.readableBytes == header.length else {
-                    return .failure(Failure(code: .closedEarly, message: "peer closed after \(received.readableBytes) of \(header.length) bytes"))
+                guard received.readableBytes == length else {
+                    return .failure(Failure(code: .closedEarly, message: "peer closed after \(received.readableBytes) of \(length) bytes"))
                 }
-                let layer = MerkleTree.pieceLayer(fromBytes: received.readableBytesView)!
-                guard let tree = MerkleTree(fileSize: size, chunkSize: header.chunkSize, root: MerkleHash(root), pieceLayer: layer) else {
-                    return .failure(Failure(code: .wrongContent, message: "the piece layer does not lead to the root \(root.shortHex)…"))
-                }
-                return .success(tree)
+                return .success(received)
             }
         } catch is StallError {
             return .failure(Failure(code: .stalled, message: "no bytes for \(stallTimeout.nanoseconds / 1_000_000_000) s"))

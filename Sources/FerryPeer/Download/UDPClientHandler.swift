@@ -93,8 +93,10 @@ final class UDPClientHandler: ChannelDuplexHandler {
         drain(context: context, now: clock())
     }
 
-    /// How long a port-unreachable error waits for datagrams read after it (see `errorCaught`).
-    static let unreachableGrace = TimeAmount.milliseconds(100)
+    /// How long a port-unreachable error waits for datagrams read after it (see `errorCaught`). Half
+    /// a second: 100 ms was too short for a loaded event loop (a thread-sanitizer run of the whole
+    /// suite lost a server's CLOSE(busy) to it), and a port that is really closed costs only this.
+    static let unreachableGrace = TimeAmount.milliseconds(500)
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         let unreachable = UDPDownloadEvent.unreachable(describe(connectError: error, timeout: .seconds(0)))

@@ -15,7 +15,9 @@ import Darwin
 /// sent zero-copy with sendfile (NIO `FileRegion`).
 ///
 /// It serves only files of the current ``ShareSnapshot`` (regular files inside the share, symlinks
-/// resolved), and only while the file still has the size and modification time it was hashed with.
+/// resolved), and only while the file still has the size and modification time it was hashed with;
+/// and the verified chunks of files this peer is downloading (``PartialShares``), nothing else of
+/// them. `LAYER` gives a file's chunk hashes and `HAVE` which chunks this peer has.
 ///
 /// Limits (see ``Limits`` and docs/PROTOCOL.md), each refused with a reply line before anything is
 /// opened: at most ``Limits/maximumConnectionsPerAddress`` connections per client address and
@@ -71,16 +73,18 @@ public struct FileServer: Service, CustomStringConvertible {
 
     public let configuration: Configuration
     private let share: Share
+    private let partials: PartialShares?
     private let logger: Logger
     private let group: any EventLoopGroup
     private let onListening: @Sendable (SocketAddress) -> Void
     private let connections: ConnectionRegistry
 
-    public init(configuration: Configuration, share: Share, logger: Logger,
+    public init(configuration: Configuration, share: Share, partials: PartialShares? = nil, logger: Logger,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
         self.configuration = configuration
         self.share = share
+        self.partials = partials
         self.logger = logger
         self.group = group
         self.onListening = onListening
@@ -189,7 +193,7 @@ public struct FileServer: Service, CustomStringConvertible {
         }
     }
 
-    /// Serves one request, `GET` or `LAYER`. Refusals are thrown.
+    /// Serves one request, `GET`, `LAYER` or `HAVE`. Refusals are thrown.
     private func answer(_ frame: LineFrame, on channel: any Channel, outbound: NIOAsyncChannelOutboundWriter<IOData>,
                         frames: inout NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator, client: String) async throws {
         switch try Self.request(from: frame) {
@@ -197,7 +201,36 @@ public struct FileServer: Service, CustomStringConvertible {
             try await answer(request, on: channel, outbound: outbound, frames: &frames, client: client)
         case .layer(let request):
             try await answer(request, on: channel, outbound: outbound, frames: &frames, client: client)
+        case .have(let request):
+            try await answer(request, on: channel, outbound: outbound, frames: &frames, client: client)
         }
+    }
+
+    /// A file as the `LAYER` and `HAVE` answers see it: shared whole, or in progress here.
+    private func content(_ name: SharedFileName, _ digest: ContentDigest) -> (size: UInt64, tree: MerkleTree, verified: [Bool]?)? {
+        if let file = share.file(named: name) {
+            return file.digest == digest ? (file.size, file.tree, nil) : nil
+        }
+        if let partial = partials?.file(named: name), partial.entry.digest == digest {
+            return (partial.entry.size, partial.tree, partial.verified)
+        }
+        return nil
+    }
+
+    /// Answers `HAVE` from memory: every chunk of a shared file, the verified ones of a file in
+    /// progress (at most 256 bytes; no disk, no upload slot), then waits for the client to close.
+    private func answer(_ request: HaveRequest, on channel: any Channel, outbound: NIOAsyncChannelOutboundWriter<IOData>,
+                        frames: inout NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator, client: String) async throws {
+        guard let (size, tree, verified) = content(request.name, request.digest) else {
+            throw FileProtocolError(.notFound, "not found: \(LineScanner.quote(request.name.rawValue)) with SHA-256 \(request.digest.hex)")
+        }
+        let bitmap = ChunkBitmap.bytes(of: verified ?? Array(repeating: true, count: tree.chunkCount))
+        let header = HaveReplyHeader.ok(size: size, digest: request.digest, chunkSize: tree.chunkSize, length: bitmap.count)
+        var buffer = ByteBuffer(string: header.line + "\n")
+        buffer.writeBytes(bitmap)
+        try await outbound.write(.byteBuffer(buffer))
+        outbound.finish()
+        try await Self.awaitClose(of: channel, frames: &frames, within: configuration.limits.requestTimeout)
     }
 
     /// Serves a piece layer from the share's snapshot (it was computed with the file's SHA-256, so no
@@ -205,16 +238,16 @@ public struct FileServer: Service, CustomStringConvertible {
     /// to close. Only for the content asked for: other content under that name is `404`.
     private func answer(_ request: PieceLayerRequest, on channel: any Channel, outbound: NIOAsyncChannelOutboundWriter<IOData>,
                         frames: inout NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator, client: String) async throws {
-        guard let file = share.file(named: request.name), file.digest == request.digest else {
+        guard let (size, tree, _) = content(request.name, request.digest) else {
             throw FileProtocolError(.notFound, "not found: \(LineScanner.quote(request.name.rawValue)) with SHA-256 \(request.digest.hex)")
         }
-        let layer = file.tree.pieceLayerBytes
-        let header = PieceLayerReplyHeader.ok(size: file.size, digest: file.digest, chunkSize: file.tree.chunkSize,
-                                              root: file.tree.root.digest, length: layer.count)
+        let layer = tree.pieceLayerBytes
+        let header = PieceLayerReplyHeader.ok(size: size, digest: request.digest, chunkSize: tree.chunkSize,
+                                              root: tree.root.digest, length: layer.count)
         var buffer = ByteBuffer(string: header.line + "\n")
         buffer.writeBytes(layer)
         try await outbound.write(.byteBuffer(buffer))
-        logger.debug("piece layer", metadata: ["client": "\(client)", "file": "\(file.name)", "bytes": "\(layer.count)"])
+        logger.debug("piece layer", metadata: ["client": "\(client)", "file": "\(request.name)", "bytes": "\(layer.count)"])
         outbound.finish()
         try await Self.awaitClose(of: channel, frames: &frames, within: configuration.limits.requestTimeout)
     }
@@ -224,7 +257,7 @@ public struct FileServer: Service, CustomStringConvertible {
     private func answer(_ request: FileRequest, on channel: any Channel, outbound: NIOAsyncChannelOutboundWriter<IOData>,
                         frames: inout NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator, client: String) async throws {
         guard let file = share.file(named: request.name) else {
-            throw FileProtocolError(.notFound, "not found: \(LineScanner.quote(request.name.rawValue))")
+            return try await answerPartial(request, on: channel, outbound: outbound, frames: &frames, client: client)
         }
         let end = request.end ?? file.size
         guard request.offset <= file.size, end <= file.size else {
@@ -247,10 +280,45 @@ public struct FileServer: Service, CustomStringConvertible {
                                               name: file.name, client: client)
             }
             defer { group.cancelAll() }
-            try await send(request, end: end, of: file, from: handle, to: outbound, client: client)
+            try await send(request, end: end, size: file.size, digest: file.digest, name: file.name, from: handle,
+                           to: outbound, client: client)
             outbound.finish()
             while try await frames.next() != nil {}
         }
+    }
+
+    /// Serves a `GET` of a file in progress: only a range whose chunks are all verified here (else
+    /// `416`), from the part file. Refusals are thrown.
+    private func answerPartial(_ request: FileRequest, on channel: any Channel, outbound: NIOAsyncChannelOutboundWriter<IOData>,
+                               frames: inout NIOAsyncChannelInboundStream<LineFrame>.AsyncIterator, client: String) async throws {
+        guard let partial = partials?.file(named: request.name) else {
+            throw FileProtocolError(.notFound, "not found: \(LineScanner.quote(request.name.rawValue))")
+        }
+        let size = partial.entry.size
+        let end = request.end ?? size
+        guard request.offset <= size, end <= size else {
+            throw FileProtocolError(.badRange, "range from \(request.offset) to \(request.end.map(String.init) ?? "the end") is outside a file of \(size) bytes")
+        }
+        guard partial.has(bytes: request.offset..<end) else {
+            throw FileProtocolError(.badRange, "range from \(request.offset) to \(end) is not all verified here yet; ask HAVE")
+        }
+        guard connections.beginUpload(channel) else {
+            throw FileProtocolError(.busy, "busy: \(configuration.limits.maximumUploads) uploads running; try another peer")
+        }
+        defer { connections.endUpload(channel) }
+        let fd = open(partial.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw FileProtocolError(.notFound, "not found: \(LineScanner.quote(request.name.rawValue))") }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, UInt64(info.st_size) >= end else {
+            close(fd)
+            throw FileProtocolError(.notFound, "not found: \(LineScanner.quote(request.name.rawValue))")
+        }
+        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
+        defer { try? handle.close() }
+        try await send(request, end: end, size: size, digest: partial.entry.digest, name: request.name, from: handle,
+                       to: outbound, client: client)
+        outbound.finish()
+        while try await frames.next() != nil {}
     }
 
     /// Waits for the client to close the connection after a reply, closing it after `limit`.
@@ -289,11 +357,11 @@ public struct FileServer: Service, CustomStringConvertible {
         }
     }
 
-    private func send(_ request: FileRequest, end: UInt64, of file: SharedFile, from handle: NIOFileHandle,
-                      to outbound: NIOAsyncChannelOutboundWriter<IOData>, client: String) async throws {
-        let header = FileReplyHeader.ok(size: file.size, digest: file.digest, offset: request.offset, length: end - request.offset)
+    private func send(_ request: FileRequest, end: UInt64, size: UInt64, digest: ContentDigest, name: SharedFileName,
+                      from handle: NIOFileHandle, to outbound: NIOAsyncChannelOutboundWriter<IOData>, client: String) async throws {
+        let header = FileReplyHeader.ok(size: size, digest: digest, offset: request.offset, length: end - request.offset)
         try await outbound.write(.byteBuffer(ByteBuffer(string: header.line + "\n")))
-        logger.debug("upload", metadata: ["client": "\(client)", "file": "\(file.name)", "from": "\(request.offset)"])
+        logger.debug("upload", metadata: ["client": "\(client)", "file": "\(name)", "from": "\(request.offset)"])
 
         let chunk = configuration.rateLimiter?.chunkSize ?? Self.regionSize
         var position = Int(request.offset)

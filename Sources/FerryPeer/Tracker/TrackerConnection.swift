@@ -121,6 +121,9 @@ public final class TrackerConnection: Sendable {
     /// Whether the tracker said, in its `HELLO` reply, that `FILE` and `ADD` lines may carry roots.
     public var acceptsRoots: Bool { features.withLockedValue { $0.contains(TrackerFeature.roots) } }
 
+    /// Whether the tracker said, in its `HELLO` reply, that `ADD` lines may announce partial holders.
+    public var acceptsPartialHolders: Bool { features.withLockedValue { $0.contains(TrackerFeature.partial) } }
+
     /// `entry` as this tracker takes it: without its root unless the tracker accepts roots.
     public func announceable(_ entry: SharedFileEntry) -> SharedFileEntry {
         acceptsRoots ? entry : entry.withoutRoot

@@ -6,7 +6,8 @@ import NIOPosix
 import ServiceLifecycle
 
 /// The peer's lasting control session with the tracker: connects, says `HELLO`, announces the share,
-/// sends heartbeats, announces changes of the share as `ADD`/`REMOVE`, and reconnects with capped
+/// sends heartbeats, announces changes of the share as `ADD`/`REMOVE` (and the files it is
+/// downloading as `ADD … PARTIAL`, see ``PartialShares``), and reconnects with capped
 /// exponential backoff (at most ``maximumBackoff``) when the tracker goes away (it closed the
 /// connection, said `421`, reset it, or stopped answering within the reply timeout), announcing the
 /// whole share again.
@@ -61,6 +62,7 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
 
     private let configuration: Configuration
     private let share: Share?
+    private let partials: PartialShares?
     private let logger: Logger
     private let group: any EventLoopGroup
     private let waitUntilReady: @Sendable () async throws -> Void
@@ -71,12 +73,13 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
     ///   - waitUntilReady: returns when the peer may register (its servers are bound); throws if it
     ///     never may.
     ///   - events: called as the session registers, announces, hears heartbeats and loses the tracker.
-    public init(configuration: Configuration, share: Share?, logger: Logger,
+    public init(configuration: Configuration, share: Share?, partials: PartialShares? = nil, logger: Logger,
                 group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 waitUntilReady: @escaping @Sendable () async throws -> Void = {},
                 events: @escaping @Sendable (Event) -> Void = { _ in }) {
         self.configuration = configuration
         self.share = share
+        self.partials = partials
         self.logger = logger
         self.group = group
         self.waitUntilReady = waitUntilReady
@@ -194,12 +197,17 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
     private func keepAlive(_ connection: TrackerConnection) async throws {
         var announced: ShareSnapshot?
         var announcedVersion = -1
+        var partial = AnnouncedPartials()
         var sinceHeartbeat: Duration = .zero
         let tick = min(Self.tick, configuration.heartbeatInterval)
         while !Task.isCancelled {
             if let share, share.version != announcedVersion {
                 announcedVersion = share.version
                 announced = try await announce(share.snapshot, since: announced, on: connection)
+                partials?.retire(sharedNames: announced!.files.keys)
+            }
+            if let partials, connection.acceptsPartialHolders, partials.version != partial.version {
+                try await announce(partials, shared: announced ?? ShareSnapshot(), into: &partial, on: connection)
             }
             if current.withLockedValue({ $0 }) !== connection { current.withLockedValue { $0 = connection } }
             try await Task.sleep(for: tick)
@@ -209,6 +217,32 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
                 _ = try await connection.send(.ping)
                 events(.heartbeat)
             }
+        }
+    }
+
+    /// The partial files announced on one connection, and the ``PartialShares/version`` announced.
+    private struct AnnouncedPartials {
+        var version = -1
+        var entries: [SharedFileName: SharedFileEntry] = [:]
+    }
+
+    /// Announces the files in progress that have verified chunks as `ADD … PARTIAL`, and `REMOVE`s
+    /// those that ended. A name the share has is the share's to announce: the complete file's `ADD`
+    /// replaces the partial one on the tracker, so it is neither announced as partial nor removed.
+    private func announce(_ partials: PartialShares, shared: ShareSnapshot, into announced: inout AnnouncedPartials,
+                          on connection: TrackerConnection) async throws {
+        announced.version = partials.version
+        var wanted: [SharedFileName: SharedFileEntry] = [:]
+        for entry in partials.announceable where shared.files[entry.name] == nil { wanted[entry.name] = entry }
+        for (name, entry) in wanted.sorted(by: { $0.key < $1.key }) where announced.entries[name] != entry {
+            _ = try await connection.send(.add(entry))
+            announced.entries[name] = entry
+        }
+        for name in announced.entries.keys.sorted() where wanted[name] == nil {
+            announced.entries[name] = nil
+            guard shared.files[name] == nil else { continue }
+            let reply = try await connection.send([TrackerRequest.remove(name).line])
+            if !reply.final.status.isSuccess, reply.final.status != .notFound { _ = try reply.checked() }
         }
     }
 

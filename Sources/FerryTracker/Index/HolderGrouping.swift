@@ -4,7 +4,8 @@ import FerryWire
 /// by content (size and SHA-256), the group with the most holders first, holders in the order the
 /// store gave them (the order peers connected). A group's root is the one most of its holders
 /// announced (on a tie, the one announced first in that order); holders that announced none (older
-/// peers) neither count nor split the group.
+/// peers) neither count nor split the group. Partial holders (still downloading) count as holders
+/// and vote for the root, but come after the complete holders of their group.
 public enum HolderGrouping {
     public static func results(for requested: [String], rows: [HolderRow]) -> [LookupResult] {
         var rowsByName: [SharedFileName: [HolderRow]] = [:]
@@ -43,6 +44,7 @@ public enum HolderGrouping {
             }
             if !groups[key]!.holders.contains(row.holder) {
                 groups[key]!.holders.append(row.holder)
+                if row.isPartial { groups[key]!.partial.insert(row.holder) }
                 if let root = row.root {
                     if roots[key, default: [:]][root] == nil { rootOrder[key, default: []].append(root) }
                     roots[key, default: [:]][root, default: 0] += 1
@@ -52,6 +54,10 @@ public enum HolderGrouping {
         for (key, order) in rootOrder {
             let votes = roots[key]!
             groups[key]!.root = order.max { votes[$0]! < votes[$1]! }    // the first of equals on a tie
+        }
+        for key in order where !groups[key]!.partial.isEmpty {
+            let group = groups[key]!
+            groups[key]!.holders = group.completeHolders + group.holders.filter { group.partial.contains($0) }
         }
         let firstSeen = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
         return order.sorted { lhs, rhs in

@@ -175,7 +175,7 @@ public struct TrackerConversation: Sendable {
             endpoint = claimed
             fileCount = 0
             logger.info("peer registered", metadata: ["peer": "\(observedHost):\(tcpPort)", "udp": "\(udpPort)"])
-            return .final(.ok, "HELLO \(observedHost) \(TrackerLimits.heartbeatTimeout) \(TrackerFeature.roots)")
+            return .final(.ok, "HELLO \(observedHost) \(TrackerLimits.heartbeatTimeout) \(TrackerFeature.roots) \(TrackerFeature.partial)")
 
         case .update(let count):
             guard peer != nil else { return .error(.init(.notRegistered, "say HELLO <tcp-port> <udp-port> first")) }

@@ -7,7 +7,8 @@ import GRDB
 ///
 /// Tables: `peerSession` (one row per control connection that said `HELLO`, with `online`) and
 /// `sharedFile` (what each session shares, with the BEP 52 root when the peer announced one; migration
-/// v2 added that column, NULL for older rows and older peers). Lookups join the two on `online = 1`.
+/// v2 added that column, NULL for older rows and older peers; v3 added `partial`, 1 for a file its
+/// peer is still downloading). Lookups join the two on `online = 1`.
 public struct SQLiteTrackerStore: TrackerStore {
     private let writer: any DatabaseWriter
 
@@ -55,6 +56,11 @@ public struct SQLiteTrackerStore: TrackerStore {
                 table.add(column: "piecesRoot", .text)
             }
         }
+        migrator.registerMigration("v3 partial holders") { db in
+            try db.alter(table: "sharedFile") { table in
+                table.add(column: "partial", .boolean).notNull().defaults(to: false)
+            }
+        }
         return migrator
     }
 
@@ -88,10 +94,10 @@ public struct SQLiteTrackerStore: TrackerStore {
         try await writer.write { db in
             try db.execute(sql: "DELETE FROM sharedFile WHERE sessionId = ?", arguments: [peer.rawValue])
             let statement = try db.makeStatement(
-                sql: "INSERT OR REPLACE INTO sharedFile (sessionId, name, size, sha256, piecesRoot) VALUES (?, ?, ?, ?, ?)")
+                sql: "INSERT OR REPLACE INTO sharedFile (sessionId, name, size, sha256, piecesRoot, partial) VALUES (?, ?, ?, ?, ?, ?)")
             for file in files {
                 try statement.execute(arguments: [peer.rawValue, file.name.rawValue, Int64(clamping: file.size), file.digest.hex,
-                                                  file.root?.hex])
+                                                  file.root?.hex, file.isPartial])
             }
         }
     }
@@ -102,8 +108,9 @@ public struct SQLiteTrackerStore: TrackerStore {
                 db, sql: "SELECT EXISTS (SELECT 1 FROM sharedFile WHERE sessionId = ? AND name = ?)",
                 arguments: [peer.rawValue, file.name.rawValue]) ?? false
             try db.execute(
-                sql: "INSERT OR REPLACE INTO sharedFile (sessionId, name, size, sha256, piecesRoot) VALUES (?, ?, ?, ?, ?)",
-                arguments: [peer.rawValue, file.name.rawValue, Int64(clamping: file.size), file.digest.hex, file.root?.hex])
+                sql: "INSERT OR REPLACE INTO sharedFile (sessionId, name, size, sha256, piecesRoot, partial) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [peer.rawValue, file.name.rawValue, Int64(clamping: file.size), file.digest.hex, file.root?.hex,
+                            file.isPartial])
             return !existed
         }
     }
@@ -125,7 +132,7 @@ public struct SQLiteTrackerStore: TrackerStore {
             let rows = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT f.name, f.size, f.sha256, f.piecesRoot, p.host, p.tcpPort, p.udpPort
+                    SELECT f.name, f.size, f.sha256, f.piecesRoot, f.partial, p.host, p.tcpPort, p.udpPort
                     FROM sharedFile f JOIN peerSession p ON p.id = f.sessionId
                     WHERE p.online = 1 AND f.name IN (\(placeholders))
                     ORDER BY p.connectedAt, p.id
@@ -177,7 +184,8 @@ public struct SQLiteTrackerStore: TrackerStore {
             .flatMap { SharedFileEntry.isPlausible(root: $0, size: UInt64(max(0, size))) ? $0 : nil }
         return HolderRow(
             name: name, size: UInt64(max(0, size)), digest: digest, root: root,
-            holder: Holder(host: row["host"], tcpPort: tcpPort, udpPort: udpPort))
+            holder: Holder(host: row["host"], tcpPort: tcpPort, udpPort: udpPort),
+            isPartial: root != nil && row["partial"] as Bool)
     }
 }
 

@@ -48,12 +48,16 @@ public struct HolderRow: Hashable, Sendable {
     /// The BEP 52 root this holder announced, if any.
     public var root: ContentDigest?
     public var holder: Holder
+    /// The holder is still downloading the file (`ADD … PARTIAL`).
+    public var isPartial: Bool
 
-    public init(name: SharedFileName, size: UInt64, digest: ContentDigest, root: ContentDigest? = nil, holder: Holder) {
+    public init(name: SharedFileName, size: UInt64, digest: ContentDigest, root: ContentDigest? = nil, holder: Holder,
+                isPartial: Bool = false) {
         self.name = name
         self.size = size
         self.digest = digest
         self.root = root
         self.holder = holder
+        self.isPartial = isPartial
     }
 }

@@ -33,13 +33,7 @@ public struct FileRequest: Hashable, Sendable {
             } else {
                 end = try scanner.number("end")
             }
-            let raw = try scanner.name()
-            let name: SharedFileName
-            do {
-                name = try SharedFileName(validating: raw)
-            } catch {
-                throw FileProtocolError(.badName, "bad name \(LineScanner.quote(TrackerReplyLine.printable(raw))): \(error)")
-            }
+            let name = try FileServerRequest.validName(scanner.name())
             if let end, end < offset {
                 throw FileProtocolError(.badRange, "end \(end) is before offset \(offset)")
             }

@@ -37,6 +37,8 @@ public enum FileProtocolLimits {
     /// The largest piece layer a client takes in a `LAYER` reply: 2048 chunk hashes, as many as
     /// Ferry's chunk size rule ever gives a file. A reply announcing more does not parse.
     public static let maximumPieceLayerLength = 2048 * 32
+    /// The largest chunk bitmap a client takes in a `HAVE` reply: one bit for each of 2048 chunks.
+    public static let maximumChunkBitmapLength = 2048 / 8
 }
 
 /// A refused file request: the status and short text of the reply line.

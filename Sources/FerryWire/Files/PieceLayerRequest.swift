@@ -25,14 +25,7 @@ public struct PieceLayerRequest: Hashable, Sendable {
             guard let hex = scanner.word(), let digest = ContentDigest(hex: hex) else {
                 throw SyntaxError("sha256 must be 64 hexadecimal digits")
             }
-            let raw = try scanner.name()
-            let name: SharedFileName
-            do {
-                name = try SharedFileName(validating: raw)
-            } catch {
-                throw FileProtocolError(.badName, "bad name \(LineScanner.quote(TrackerReplyLine.printable(raw))): \(error)")
-            }
-            self.init(name: name, digest: digest)
+            self.init(name: try FileServerRequest.validName(scanner.name()), digest: digest)
         } catch let error as FileProtocolError {
             throw error
         } catch {
@@ -46,17 +39,28 @@ public struct PieceLayerRequest: Hashable, Sendable {
     }
 }
 
-/// Any request a file server takes: `GET` (bytes) or `LAYER` (chunk hashes).
+/// Any request a file server takes: `GET` (bytes), `LAYER` (chunk hashes) or `HAVE` (which chunks).
 public enum FileServerRequest: Hashable, Sendable {
     case get(FileRequest)
     case layer(PieceLayerRequest)
+    case have(HaveRequest)
 
     /// Parses a request line (without its `\n`) by its verb; anything else is `400`.
     public init(parsing line: String) throws(FileProtocolError) {
         var scanner = LineScanner(line)
         switch scanner.word()?.uppercased() {
         case "LAYER": self = .layer(try PieceLayerRequest(parsing: line))
+        case "HAVE": self = .have(try HaveRequest(parsing: line))
         default: self = .get(try FileRequest(parsing: line))     // its error names GET, the usual request
+        }
+    }
+
+    /// A name from a request, checked against the name rule (`403` when it breaks it).
+    static func validName(_ raw: String) throws(FileProtocolError) -> SharedFileName {
+        do {
+            return try SharedFileName(validating: raw)
+        } catch {
+            throw FileProtocolError(.badName, "bad name \(LineScanner.quote(TrackerReplyLine.printable(raw))): \(error)")
         }
     }
 }

@@ -29,14 +29,22 @@ public struct HolderGroup: Hashable, Sendable {
     /// peers announce none). A downloader checks the piece layer it fetches against it, and still
     /// checks the whole file against `digest`.
     public var root: ContentDigest?
+    /// Complete holders first, then partial ones.
     public var holders: [Holder]
+    /// The holders that are still downloading the file and serve only the chunks they have verified
+    /// (`211-PEER … PARTIAL`); ask them which (`HAVE`).
+    public var partial: Set<Holder>
 
-    public init(size: UInt64, digest: ContentDigest, root: ContentDigest? = nil, holders: [Holder]) {
+    public init(size: UInt64, digest: ContentDigest, root: ContentDigest? = nil, holders: [Holder], partial: Set<Holder> = []) {
         self.size = size
         self.digest = digest
         self.root = root
         self.holders = holders
+        self.partial = partial
     }
+
+    /// The holders that have the whole file.
+    public var completeHolders: [Holder] { holders.filter { !partial.contains($0) } }
 }
 
 /// The tracker's answer for one requested name.
@@ -63,7 +71,7 @@ public struct LookupResult: Hashable, Sendable {
     ///
     /// ```
     /// 210-FILE "<name>" <size> <sha256> <holder-count> [<root>]   one per content group, then its holders:
-    /// 211-PEER <ip> <tcp-port> <udp-port>
+    /// 211-PEER <ip> <tcp-port> <udp-port> [PARTIAL]
     /// 404-NOTFOUND "<name>"
     /// 403-BADNAME "<name>" <reason>
     /// ```
@@ -77,8 +85,9 @@ public struct LookupResult: Hashable, Sendable {
                 lines.append(.init(status: .file, isFinal: false,
                                    text: "FILE \(quoted) \(group.size) \(group.digest.hex) \(group.holders.count)\(root)"))
                 for holder in group.holders {
+                    let partial = group.partial.contains(holder) ? " " + TrackerFeature.partial : ""
                     lines.append(.init(status: .peer, isFinal: false,
-                                       text: "PEER \(holder.host) \(holder.tcpPort) \(holder.udpPort)"))
+                                       text: "PEER \(holder.host) \(holder.tcpPort) \(holder.udpPort)\(partial)"))
                 }
             }
             return lines
@@ -128,7 +137,10 @@ public struct LookupResult: Hashable, Sendable {
                     let tcp = try scanner.number("tcp port", maximum: 65535)
                     let udp = try scanner.number("udp port", maximum: 65535)
                     guard tcp > 0 else { throw SyntaxError("PEER tcp port is 0") }
-                    groups[groups.count - 1].holders.append(Holder(host: host, tcpPort: UInt16(tcp), udpPort: UInt16(udp)))
+                    let holder = Holder(host: host, tcpPort: UInt16(tcp), udpPort: UInt16(udp))
+                    groups[groups.count - 1].holders.append(holder)
+                    // Other words after the ports are left for later versions.
+                    if scanner.word()?.uppercased() == TrackerFeature.partial { groups[groups.count - 1].partial.insert(holder) }
                 case (.notFound, "NOTFOUND"):
                     flush()
                     results.append(LookupResult(name: try scanner.name(), outcome: .notFound))

@@ -6,6 +6,11 @@ public enum TrackerFeature {
     /// A peer sends roots only to a tracker that lists this word: an older tracker refuses the lines.
     public static let roots = "ROOTS"
 
+    /// `ADD` lines may end with `PARTIAL` (a peer still downloading the file, serving the chunks it
+    /// has), and `SEND` replies mark such holders with `PARTIAL` after their ports. A peer announces
+    /// partial files only to a tracker that lists this word.
+    public static let partial = "PARTIAL"
+
     /// The feature words of a `HELLO` reply's final text (`HELLO <ip> <timeout> [<feature> …]`),
     /// in upper case. At most ``maximumFeatureCount`` are read; the rest are ignored.
     public static func features(ofHelloReply text: String) -> Set<String> {

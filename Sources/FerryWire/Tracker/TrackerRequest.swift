@@ -6,12 +6,17 @@ public struct SharedFileEntry: Hashable, Sendable {
     public var digest: ContentDigest
     /// BEP 52's `pieces root` of the content (64 zero digits for an empty file), or `nil`.
     public var root: ContentDigest?
+    /// The peer is still downloading the file and serves only the chunks it has verified (a *partial
+    /// holder*: `ADD … <root> PARTIAL`). Only with a root: chunks are checked against it.
+    public var isPartial: Bool
 
-    public init(name: SharedFileName, size: UInt64, digest: ContentDigest, root: ContentDigest? = nil) {
+    public init(name: SharedFileName, size: UInt64, digest: ContentDigest, root: ContentDigest? = nil, isPartial: Bool = false) {
+        precondition(!isPartial || root != nil, "a partial holder announces a root")
         self.name = name
         self.size = size
         self.digest = digest
         self.root = root
+        self.isPartial = isPartial
     }
 
     /// The zero root: what an empty file has, and what no other file can have.
@@ -22,7 +27,8 @@ public struct SharedFileEntry: Hashable, Sendable {
         (root == zeroRoot) == (size == 0)
     }
 
-    /// The same entry without its root: what a tracker that did not offer `ROOTS` is sent.
+    /// The same entry without its root: what a tracker that did not offer `ROOTS` is sent (never a
+    /// partial entry: those go only to trackers that offer `PARTIAL`).
     public var withoutRoot: SharedFileEntry {
         SharedFileEntry(name: name, size: size, digest: digest)
     }
@@ -34,7 +40,7 @@ public struct SharedFileEntry: Hashable, Sendable {
 /// HELLO <tcp-port> <udp-port>        register this connection as a peer (udp-port 0: no UDP)
 /// UPDATE <count>                     replace this peer's whole share; <count> FILE lines follow
 /// FILE <size> <sha256> <name> [<root>]   one file of an UPDATE (a root only after a quoted name)
-/// ADD <size> <sha256> <name> [<root>]    add or replace one file
+/// ADD <size> <sha256> <name> [<root> [PARTIAL]]    add or replace one file (PARTIAL: still downloading it)
 /// REMOVE <name>                      stop sharing one file
 /// SEND <name>[, <name> …]            who has these files?
 /// LIST [<pattern>]                   what is shared (glob with * and ?, or a substring)
@@ -125,14 +131,15 @@ public enum TrackerRequest: Hashable, Sendable {
         }
     }
 
-    /// `<size> <sha256> "<name>" [<root>]`, the name always quoted.
+    /// `<size> <sha256> "<name>" [<root> [PARTIAL]]`, the name always quoted.
     private static func fields(_ entry: SharedFileEntry) -> String {
         let base = "\(entry.size) \(entry.digest.hex) \(LineScanner.quote(entry.name.rawValue))"
-        return entry.root.map { base + " " + $0.hex } ?? base
+        guard let root = entry.root else { return base }
+        return base + " " + root.hex + (entry.isPartial ? " " + TrackerFeature.partial : "")
     }
 
-    /// Reads `<size> <sha256> <name> [<root>]`. A bare name is the rest of the line, as before roots
-    /// existed, so a root can only follow a quoted name.
+    /// Reads `<size> <sha256> <name> [<root> [PARTIAL]]`. A bare name is the rest of the line, as
+    /// before roots existed, so a root can only follow a quoted name.
     private static func entry(_ scanner: inout LineScanner) throws -> SharedFileEntry {
         let size = try scanner.number("size")
         guard let hex = scanner.word(), let digest = ContentDigest(hex: hex) else {
@@ -143,15 +150,22 @@ public enum TrackerRequest: Hashable, Sendable {
         }
         let name = try validName(try scanner.quotedName())
         var root: ContentDigest?
+        var isPartial = false
         if let word = scanner.word() {
             guard let parsed = ContentDigest(hex: word) else { throw SyntaxError("root must be 64 hexadecimal digits") }
             guard SharedFileEntry.isPlausible(root: parsed, size: size) else {
                 throw SyntaxError(size == 0 ? "the root of an empty file is 64 zeros" : "a zero root is only for an empty file")
             }
             root = parsed
+            if let flag = scanner.word() {
+                guard flag.uppercased() == TrackerFeature.partial else {
+                    throw SyntaxError("unexpected text at the end of the line")
+                }
+                isPartial = true
+            }
             try expectEnd(&scanner)
         }
-        return SharedFileEntry(name: name, size: size, digest: digest, root: root)
+        return SharedFileEntry(name: name, size: size, digest: digest, root: root, isPartial: isPartial)
     }
 
     private static func validName(_ raw: String) throws(TrackerProtocolError) -> SharedFileName {

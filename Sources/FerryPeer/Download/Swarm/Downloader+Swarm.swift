@@ -3,12 +3,20 @@ import FerryWire
 
 extension Downloader {
     /// Whether a file is fetched from several holders at once: more than one source is allowed, the
-    /// tracker gave a root, the file has at least two chunks, and at least two holders hold it.
+    /// tracker gave a root, the file has at least two chunks, and at least two holders hold it, or
+    /// this download serves what it fetches (a peer's, with ``partials``): then one holder is enough,
+    /// as others may join while it runs (a flash crowd's downloaders serve each other).
     /// Otherwise it takes the one-source path, with no extra round trip.
     func takesSwarmPath(_ group: HolderGroup) -> Bool {
         guard configuration.maximumSources > 1, group.root != nil,
               group.size >= 2 * MerkleTree.chunkSize(forFileSize: group.size) else { return false }
-        return Set(group.holders).count >= 2
+        return Set(group.holders).count >= (partials == nil ? 2 : 1)
+    }
+
+    /// The candidates for the holders of `group`: partial holders over TCP only (they serve the
+    /// chunks they have over TCP; see docs/PROTOCOL.md), after the complete ones.
+    func swarmCandidates(_ group: HolderGroup) -> [FailoverPlan.Candidate] {
+        candidates(group.completeHolders) + candidates(group.holders.filter { group.partial.contains($0) }).filter { $0.transport == .tcp }
     }
 
     /// The swarm path (``SwarmDownload``): the piece layer from the first holder that serves one
@@ -20,7 +28,7 @@ extension Downloader {
         guard takesSwarmPath(chosen), let root = chosen.root else { return nil }
         var outcome = start
         let raw = name.rawValue
-        let candidates = candidates(chosen.holders)
+        let candidates = swarmCandidates(chosen)
         guard let tree = await pieceLayer(name, group: chosen, root: root, candidates: candidates) else {
             logger.info("no holder served a piece layer matching the root; fetching from one holder at a time", metadata: ["file": "\(raw)"])
             return nil
@@ -41,12 +49,34 @@ extension Downloader {
             logger.notice("chunks recorded as verified no longer match their hashes; fetching them again",
                           metadata: ["file": "\(raw)", "chunks": "\(part.unverifiedChunks)"])
         }
+        // A peer serves the chunks it verified while it downloads (a partial holder), and the whole
+        // file until its share has it, when it lands in the shared folder.
+        // (No `defer` here: Swift 6.3 at -Onone sized this function's async frame too small with one,
+        // found by the address sanitizer as a heap overflow.)
+        let registration = partials?.begin(SharedFileEntry(name: name, size: chosen.size, digest: chosen.digest, root: root),
+                                           tree: tree, path: part.path, verified: part.verifiedChunks)
+        let finished = await fetchChunks(name, group: chosen, root: root, tree: tree, part: part, candidates: candidates,
+                                         registration: registration, outcome: outcome, events: events)
+        if let registration, let partials {
+            partials.finish(registration, finalPath: share != nil && finished.status == .ok ? finished.path : nil)
+        }
+        return finished
+    }
+
+    /// The swarm download proper, into an open part file: every chunk, then the whole file's check
+    /// and its final name.
+    private func fetchChunks(_ name: SharedFileName, group chosen: HolderGroup, root: ContentDigest, tree: MerkleTree,
+                             part: PartFile, candidates: [FailoverPlan.Candidate], registration: PartialShares.Token?,
+                             outcome start: DownloadOutcome, events: @escaping @Sendable (DownloadEvent) -> Void) async -> DownloadOutcome {
+        var outcome = start
+        let raw = name.rawValue
         let verifiedBefore = part.verifiedChunks?.filter { $0 }.count ?? 0
         if verifiedBefore > 0 {
             logger.info("resuming", metadata: ["file": "\(raw)", "chunks": "\(verifiedBefore) of \(tree.chunkCount)"])
         }
 
-        var result = await swarm(name, group: chosen, tree: tree, part: part, candidates: candidates, events: events)
+        var result = await swarm(name, group: chosen, tree: tree, part: part, candidates: candidates,
+                                 registration: registration, events: events)
         // Every holder failed: the tracker is asked once who holds the file now, and those holders
         // (but none that sent bad chunks) are tried for the chunks still missing.
         // (Awaits stay out of `if` conditions here: Swift 6.3 at -Onone then sized this function's
@@ -54,7 +84,8 @@ extension Downloader {
         if !result.complete, result.localFailure == nil, !Task.isCancelled {
             let again = await candidatesAgain(name, group: chosen, after: result)
             if !again.isEmpty {
-                let second = await swarm(name, group: chosen, tree: tree, part: part, candidates: again, events: events)
+                let second = await swarm(name, group: chosen, tree: tree, part: part, candidates: again,
+                                         registration: registration, events: events)
                 result = SwarmDownload.Outcome(complete: second.complete, sources: result.sources + second.sources,
                                                attempts: result.attempts + second.attempts, localFailure: second.localFailure)
             }
@@ -117,33 +148,55 @@ extension Downloader {
 
     /// The holders the tracker lists now for the same content, but none that sent bad chunks.
     private func candidatesAgain(_ name: SharedFileName, group: HolderGroup, after result: SwarmDownload.Outcome) async -> [FailoverPlan.Candidate] {
+        let same = await holdersNow(name, sameContentAs: group)
+        guard let same else { return [] }
+        let convicted = Set(result.sources.filter { $0.badChunks >= SwarmSchedule.badChunkLimit }.map(\.candidate.holder))
+        return swarmCandidates(same).filter { !convicted.contains($0.holder) }
+    }
+
+    /// The tracker's group for `name` with the content of `group`, now; `nil` when it cannot say.
+    func holdersNow(_ name: SharedFileName, sameContentAs group: HolderGroup) async -> HolderGroup? {
         let fresh: [LookupResult]
         do {
             fresh = try await holders.lookup([name.rawValue])
         } catch {
-            return []
+            return nil
         }
-        guard let first = fresh.first, case .found(let groups) = first.outcome,
-              let same = groups.first(where: { $0.digest == group.digest && $0.size == group.size }) else { return [] }
-        let convicted = Set(result.sources.filter { $0.badChunks >= SwarmSchedule.badChunkLimit }.map(\.candidate.holder))
-        return candidates(same.holders).filter { !convicted.contains($0.holder) }
+        guard let first = fresh.first, case .found(let groups) = first.outcome else { return nil }
+        return groups.first { $0.digest == group.digest && $0.size == group.size }
     }
 
     private func swarm(_ name: SharedFileName, group: HolderGroup, tree: MerkleTree, part: PartFile,
-                       candidates: [FailoverPlan.Candidate], events: @escaping @Sendable (DownloadEvent) -> Void) async -> SwarmDownload.Outcome {
-        await SwarmDownload(name: name, size: group.size, digest: group.digest, tree: tree, part: part,
-                            candidates: candidates, maximumSources: configuration.maximumSources,
-                            fetchers: swarmFetchers, logger: logger, events: events).run()
+                       candidates: [FailoverPlan.Candidate], registration: PartialShares.Token?,
+                       events: @escaping @Sendable (DownloadEvent) -> Void) async -> SwarmDownload.Outcome {
+        let partials = self.partials
+        // Who holds the same content now (new holders, partial ones among them).
+        let refresh: SwarmDownload.Refresh = { [self] in
+            let same = await holdersNow(name, sameContentAs: group)
+            guard let same else { return nil }
+            return (swarmCandidates(same), same.partial)
+        }
+        return await SwarmDownload(name: name, size: group.size, digest: group.digest, tree: tree, part: part,
+                                   candidates: candidates, partial: group.partial, maximumSources: configuration.maximumSources,
+                                   fetchers: swarmFetchers, chunkMaps: pieceLayerFetcher, refresh: refresh,
+                                   onVerified: { chunk in if let registration { partials?.verified(registration, chunk: chunk) } },
+                                   logger: logger, events: events).run()
+    }
+
+    /// Fetches piece layers and chunk bitmaps with this downloader's timeouts and address.
+    var pieceLayerFetcher: PieceLayerFetcher {
+        var fetcher = PieceLayerFetcher(localHost: configuration.localHost)
+        fetcher.connectTimeout = configuration.connectTimeout
+        fetcher.stallTimeout = configuration.stallTimeout
+        fetcher.group = group
+        return fetcher
     }
 
     /// The piece layer of the file, from the first candidates (one per holder, at most three) that
     /// serve one leading to `root`; `nil` when none does.
     private func pieceLayer(_ name: SharedFileName, group: HolderGroup, root: ContentDigest,
                             candidates: [FailoverPlan.Candidate]) async -> MerkleTree? {
-        var fetcher = PieceLayerFetcher(localHost: configuration.localHost)
-        fetcher.connectTimeout = configuration.connectTimeout
-        fetcher.stallTimeout = configuration.stallTimeout
-        fetcher.group = self.group
+        let fetcher = pieceLayerFetcher
         var asked: Set<Holder> = []
         for candidate in candidates where !asked.contains(candidate.holder) && asked.count < 3 {
             asked.insert(candidate.holder)

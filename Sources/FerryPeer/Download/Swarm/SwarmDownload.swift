@@ -19,6 +19,13 @@ import NIOCore
 /// a range only while the other lane has at most its last chunk in flight: so the next range's
 /// request, and its round trip, overlap the end of the current one, and a source never idles
 /// waiting for a reply. At most two connections to a holder are open at once, briefly.
+///
+/// **Partial holders and new holders.** While it runs, the tracker is asked every
+/// ``refreshInterval`` who holds the file now; holders not seen before join as sources (up to
+/// `maximumSources`). A holder still downloading the file (a partial holder) is asked with `HAVE`
+/// which chunks it has, every ``haveInterval``; the schedule gives its sources only those, rarest
+/// first. A partial holder that offers nothing new for ``partialPatience`` while its lanes idle, or
+/// whose `HAVE` fails twice in a row, is dropped.
 final class SwarmDownload: Sendable {
     struct Source: Sendable, Equatable {
         var candidate: FailoverPlan.Candidate
@@ -35,9 +42,18 @@ final class SwarmDownload: Sendable {
         var localFailure: PartFileError?
     }
 
+    /// Who holds the file now, as the tracker says: the candidates and which holders are partial.
+    typealias Refresh = @Sendable () async -> (candidates: [FailoverPlan.Candidate], partial: Set<Holder>)?
+
     private struct State {
         var schedule: SwarmSchedule
         var sources: [Source] = []
+        /// Every holder and transport to try, in order: the tracker's first answer, then holders it
+        /// named later. `nextCandidate` is the first not yet tried.
+        var candidates: [FailoverPlan.Candidate]
+        var nextCandidate = 0
+        /// Holders that are still downloading the file.
+        var partial: Set<Holder>
         /// Bumped at every change that may give a waiting source work.
         var version = 0
         var waiters: [(version: Int, continuation: CheckedContinuation<Void, Never>)] = []
@@ -45,6 +61,8 @@ final class SwarmDownload: Sendable {
         var requests: [Int: Task<FetchResult, Never>] = [:]
         /// Sources whose request was cancelled because another source won their chunk.
         var beaten: Set<Int> = []
+        /// Sources whose request was cancelled because their holder was dropped (``drop(_:lanes:candidate:error:message:)``).
+        var stopped: Set<Int> = []
         var attempts: [DownloadOutcome.AttemptRecord] = []
         var localFailure: PartFileError?
         /// Bytes of verified chunks, for progress.
@@ -62,15 +80,23 @@ final class SwarmDownload: Sendable {
     private let digest: ContentDigest
     private let tree: MerkleTree
     private let part: PartFile
-    private let candidates: [FailoverPlan.Candidate]
     private let maximumSources: Int
     private let fetchers: [Transport: any FileFetcher]
+    private let chunkMaps: PieceLayerFetcher
+    private let refresh: Refresh?
+    private let onVerified: @Sendable (Int) -> Void
     private let events: @Sendable (DownloadEvent) -> Void
     private let logger: Logger
     private let state: NIOLockedValueBox<State>
 
+    /// - Parameters:
+    ///   - partial: the holders among `candidates` that are still downloading the file.
+    ///   - chunkMaps: asks partial holders which chunks they have.
+    ///   - refresh: asks the tracker who holds the file now; `nil`: never.
+    ///   - onVerified: told each chunk this download verified and wrote (so that its peer serves it).
     init(name: SharedFileName, size: UInt64, digest: ContentDigest, tree: MerkleTree, part: PartFile,
-         candidates: [FailoverPlan.Candidate], maximumSources: Int, fetchers: [Transport: any FileFetcher],
+         candidates: [FailoverPlan.Candidate], partial: Set<Holder> = [], maximumSources: Int, fetchers: [Transport: any FileFetcher],
+         chunkMaps: PieceLayerFetcher = PieceLayerFetcher(), refresh: Refresh? = nil, onVerified: @escaping @Sendable (Int) -> Void = { _ in },
          logger: Logger, events: @escaping @Sendable (DownloadEvent) -> Void) {
         let verified = part.verifiedChunks ?? Array(repeating: false, count: tree.chunkCount)
         self.name = name
@@ -78,14 +104,16 @@ final class SwarmDownload: Sendable {
         self.digest = digest
         self.tree = tree
         self.part = part
-        self.candidates = candidates
         self.maximumSources = max(1, maximumSources)
         self.fetchers = fetchers
+        self.chunkMaps = chunkMaps
+        self.refresh = refresh
+        self.onVerified = onVerified
         self.logger = logger
         self.events = events
         let verifiedBytes = verified.indices.reduce(UInt64(0)) { $0 + (verified[$1] ? tree.chunkLength(at: $1) : 0) }
-        self.state = NIOLockedValueBox(State(schedule: SwarmSchedule(chunkCount: tree.chunkCount, verified: verified),
-                                             verifiedBytes: verifiedBytes))
+        let schedule = SwarmSchedule(chunkCount: tree.chunkCount, verified: verified, seed: UInt64.random(in: 0...UInt64.max))
+        self.state = NIOLockedValueBox(State(schedule: schedule, candidates: candidates, partial: partial, verifiedBytes: verifiedBytes))
     }
 
     /// How often a source that answers `busy` is asked again before it is dropped, and the pause
@@ -98,6 +126,13 @@ final class SwarmDownload: Sendable {
 
     /// Lanes per source (see the type's documentation).
     static let lanes = 2
+
+    /// How often the tracker is asked who holds the file now.
+    static let refreshInterval: Duration = .seconds(1)
+    /// How often a partial holder is asked which chunks it has.
+    static let haveInterval: Duration = .milliseconds(500)
+    /// How long a partial holder may offer nothing new while its lanes idle before it is dropped.
+    static let partialPatience: Duration = .seconds(30)
 
     /// How long a range should take at the source's measured rate: short enough that a slow source
     /// holds back the verified prefix (and the SHA-256 that follows it) for about this long, long
@@ -115,50 +150,81 @@ final class SwarmDownload: Sendable {
         return max(1, min(maximumRangeChunks, Int(chunks.rounded(.down))))
     }
 
+    /// What ends in ``run()``'s task group: the lanes of one source, or a question to the tracker.
+    private enum Child: Sendable {
+        case sourceEnded
+        case refreshed((candidates: [FailoverPlan.Candidate], partial: Set<Holder>)?)
+    }
+
     /// Runs the download until every chunk is verified, every candidate failed, a local error
     /// stopped it, or the task is cancelled.
     func run() async -> Outcome {
-        await withTaskGroup(of: Void.self) { group in
-            var next = 0
+        await withTaskGroup(of: Child.self) { group in
             var running = 0
-            /// The next candidate whose holder is neither running nor convicted of bad chunks.
+            var refreshing = false
+            /// Starts the next candidate whose holder is neither running nor convicted of bad chunks.
             func startNext() -> Bool {
-                while next < candidates.count {
-                    let candidate = candidates[next]
-                    next += 1
-                    let eligible = state.withLockedValue { state -> [Int]? in
+                while true {
+                    let pick = state.withLockedValue { state -> (FailoverPlan.Candidate, [Int], Int, Bool)?? in
+                        guard state.nextCandidate < state.candidates.count else { return .none }
+                        let candidate = state.candidates[state.nextCandidate]
+                        state.nextCandidate += 1
                         let busyOrBad = state.sources.indices.contains { index in
                             state.sources[index].candidate.holder == candidate.holder
                                 && (!state.schedule.sources[index].isDropped || state.sources[index].badChunks > 0)
                         }
-                        guard !busyOrBad, state.localFailure == nil, !state.schedule.isComplete else { return nil }
+                        guard !busyOrBad, state.localFailure == nil, !state.schedule.isComplete else { return .some(nil) }
                         let peer = state.schedule.sources.count
-                        return (0..<Self.lanes).map { _ in
+                        let isPartial = state.partial.contains(candidate.holder)
+                        if isPartial {
+                            // Nothing until it says what it has.
+                            state.schedule.setAvailability(ofPeer: peer, Array(repeating: false, count: state.schedule.chunkCount))
+                        }
+                        let lanes = (0..<Self.lanes).map { _ in
                             state.sources.append(Source(candidate: candidate))
                             return state.schedule.addSource(peer: peer)
                         }
+                        return (candidate, lanes, peer, isPartial)
                     }
-                    guard let lanes = eligible else { continue }
+                    guard let pick else { return false }
+                    guard let (candidate, lanes, peer, isPartial) = pick else { continue }
                     group.addTask {
-                        await withTaskGroup(of: Void.self) { lanesGroup in
-                            for lane in lanes {
-                                lanesGroup.addTask { await self.runSource(lane, partners: lanes.filter { $0 != lane }) }
-                            }
-                        }
+                        await self.runPeer(candidate, peer: peer, lanes: lanes, isPartial: isPartial)
+                        return .sourceEnded
                     }
                     return true
                 }
-                return false
             }
-            while running < maximumSources, startNext() { running += 1 }
+            func startMore() {
+                guard !Task.isCancelled else { return }
+                while running < maximumSources, startNext() { running += 1 }
+                if let refresh, running > 0, !refreshing {
+                    refreshing = true
+                    group.addTask {
+                        try? await Task.sleep(for: Self.refreshInterval)
+                        if Task.isCancelled { return .refreshed(nil) }
+                        // (A statement of its own: Swift 6.3 sized async frames too small for awaits
+                        // inside conditions; see Downloader+Swarm.)
+                        let fresh = await refresh()
+                        return .refreshed(fresh)
+                    }
+                }
+            }
+            startMore()
             reportSources()
-            while await group.next() != nil {
-                running -= 1
+            for await child in group {
+                switch child {
+                case .sourceEnded:
+                    running -= 1
+                case .refreshed(let fresh):
+                    refreshing = false
+                    if let fresh { add(fresh.candidates, partial: fresh.partial) }
+                }
                 let more = state.withLockedValue { $0.localFailure == nil && !$0.schedule.isComplete }
-                if !more {
+                if more {
+                    startMore()
+                } else {
                     group.cancelAll()       // a source pausing after `busy` need not finish its pause
-                } else if !Task.isCancelled, startNext() {
-                    running += 1
                 }
                 reportSources()
             }
@@ -167,6 +233,104 @@ final class SwarmDownload: Sendable {
             Outcome(complete: state.schedule.isComplete, sources: state.sources, attempts: state.attempts,
                     localFailure: state.localFailure)
         }
+    }
+
+    /// Holders the tracker named since: new candidates go last; a holder no longer partial stays a
+    /// source (its `HAVE` says so, and it is then treated as complete).
+    private func add(_ fresh: [FailoverPlan.Candidate], partial: Set<Holder>) {
+        state.withLockedValue { state in
+            for candidate in fresh where !state.candidates.contains(candidate) {
+                state.candidates.append(candidate)
+            }
+            state.partial.formUnion(partial)
+            state.partial.subtract(Set(fresh.map(\.holder)).subtracting(partial))
+        }
+    }
+
+    /// One source: its lanes, and for a partial holder the watch over which chunks it has.
+    private func runPeer(_ candidate: FailoverPlan.Candidate, peer: Int, lanes: [Int], isPartial: Bool) async {
+        await withTaskGroup(of: Bool.self) { group in
+            for lane in lanes {
+                group.addTask {
+                    await self.runSource(lane, partners: lanes.filter { $0 != lane })
+                    return true
+                }
+            }
+            if isPartial {
+                group.addTask {
+                    await self.watchChunks(of: candidate, peer: peer, lanes: lanes)
+                    return false
+                }
+            }
+            var lanesLeft = lanes.count
+            for await isLane in group {
+                if isLane { lanesLeft -= 1 }
+                if lanesLeft == 0 { group.cancelAll() }
+            }
+        }
+    }
+
+    /// Asks a partial holder which chunks it has every ``haveInterval`` and tells the schedule,
+    /// until the holder has them all, its lanes end, or it is dropped (see the type's documentation).
+    private func watchChunks(of candidate: FailoverPlan.Candidate, peer: Int, lanes: [Int]) async {
+        let clock = ContinuousClock()
+        var failures = 0
+        var last: [Bool]?
+        var lastNews = clock.now
+        while !Task.isCancelled {
+            let result = await chunkMaps.chunks(of: name, size: size, digest: digest, chunkSize: tree.chunkSize, from: candidate.holder)
+            var failure: (TransferError, String)?
+            switch result {
+            case .success(let chunks):
+                failures = 0
+                if chunks != last {
+                    last = chunks
+                    lastNews = clock.now
+                }
+                let complete = !chunks.contains(false)
+                let wake = state.withLockedValue { state in
+                    state.schedule.setAvailability(ofPeer: peer, complete ? nil : chunks)
+                    return state.changed()
+                }
+                wake.forEach { $0.resume() }
+                if complete { return }
+                let idle = state.withLockedValue { state in lanes.allSatisfy { state.schedule.sources[$0].range == nil } }
+                if idle, clock.now - lastNews >= Self.partialPatience {
+                    failure = (.tooSlow, "a partial holder with no chunk this download needed for \(Self.partialPatience.seconds) s")
+                }
+            case .failure(let error):
+                failures += 1
+                if failures >= 2 { failure = (error.code, "asking which chunks it has: \(error.message)") }
+            }
+            if let (code, message) = failure {
+                drop(peer, lanes: lanes, candidate: candidate, error: code, message: message)
+                return
+            }
+            try? await Task.sleep(for: Self.haveInterval)
+        }
+    }
+
+    /// Drops every lane of `peer` for a failure not tied to one request, cancelling what they fetch.
+    private func drop(_ peer: Int, lanes: [Int], candidate: FailoverPlan.Candidate, error: TransferError, message: String) {
+        let (requests, wake, record) = state.withLockedValue { state in
+            var requests: [Task<FetchResult, Never>] = []
+            for lane in lanes {
+                if let request = state.requests[lane] {
+                    requests.append(request)
+                    state.stopped.insert(lane)      // the request's end is not a failure of its own
+                }
+                state.schedule.drop(lane)
+            }
+            let record = DownloadOutcome.AttemptRecord(peer: candidate.endpoint, transport: candidate.transport,
+                                                       bytes: 0, error: error, message: message)
+            state.attempts.append(record)
+            return (requests, state.changed(), record)
+        }
+        requests.forEach { $0.cancel() }
+        wake.forEach { $0.resume() }
+        logger.info("source dropped", metadata: ["file": "\(name.rawValue)", "peer": "\(candidate.endpoint)",
+                                                 "error": "\(error.rawValue)", "detail": "\(message)"])
+        events(.attemptFailed(name: name.rawValue, attempt: record))
     }
 
     /// One lane's loop: ranges until the schedule has nothing left for it. It asks for a range only
@@ -202,11 +366,15 @@ final class SwarmDownload: Sendable {
                 let (failed, wake) = state.withLockedValue { state -> (Bool, [CheckedContinuation<Void, Never>]) in
                     state.requests[index] = nil
                     let beaten = state.beaten.remove(index) != nil
+                    let stopped = state.stopped.remove(index) != nil
                     var record = DownloadOutcome.AttemptRecord(peer: candidate.endpoint, transport: candidate.transport,
                                                                bytes: result.bytes, error: result.error, message: result.message)
                     if beaten {
                         record.error = nil
                         record.message = "endgame: another source delivered the chunk first"
+                    } else if stopped {
+                        record.error = nil
+                        record.message = "stopped: this holder was dropped"
                     } else if let local = state.localFailure, !(result.error?.isLocal ?? false) {
                         record.error = nil          // stopped by us, not the peer's fault
                         record.message = "stopped: \(local.message)"
@@ -219,7 +387,7 @@ final class SwarmDownload: Sendable {
                     // A busy holder (at its connection or upload cap) is asked again after a pause.
                     let busy = record.error == .busy && busyRetries < Self.busyRetries
                     let failed = record.error != nil && !busy
-                    if let error = result.error, error.isLocal, !beaten, state.localFailure == nil {
+                    if let error = result.error, error.isLocal, !beaten, !stopped, state.localFailure == nil {
                         state.localFailure = PartFileError(error, result.message ?? error.rawValue)
                     }
                     if state.schedule.sources[index].range != nil || failed {
@@ -274,7 +442,7 @@ final class SwarmDownload: Sendable {
         }
         let beatenAlready = state.withLockedValue { state -> Bool in
             state.requests[index] = request
-            return state.beaten.contains(index) || state.schedule.sources[index].isDropped
+            return state.beaten.contains(index) || state.stopped.contains(index) || state.schedule.sources[index].isDropped
         }
         if beatenAlready { request.cancel() }
         return await withTaskCancellationHandler {
@@ -305,6 +473,7 @@ final class SwarmDownload: Sendable {
         }
         losers.forEach { $0.cancel() }
         wake.forEach { $0.resume() }
+        if valid { onVerified(chunk) }
         if !valid {
             let peer = state.withLockedValue { $0.sources[index].candidate.endpoint }
             logger.warning("a chunk did not match its hash; thrown away", metadata: [

@@ -80,11 +80,18 @@ public struct SwarmSchedule: Sendable, Equatable {
     public private(set) var verified: [Bool]
     public private(set) var verifiedCount: Int
     public private(set) var sources: [Source] = []
+    /// The chunks of each partial peer (by peer number); a peer not here has every chunk.
+    public private(set) var availability: [Int: [Bool]] = [:]
+    /// Picks among the rarest chunks (see the type's documentation).
+    private var random: SplitMix64
 
-    /// - Parameter verified: chunks already on disk and checked (a resumed download).
-    public init(chunkCount: Int, verified: [Bool]? = nil) {
+    /// - Parameters:
+    ///   - verified: chunks already on disk and checked (a resumed download).
+    ///   - seed: for the random picks among the rarest chunks; a downloader uses a random one.
+    public init(chunkCount: Int, verified: [Bool]? = nil, seed: UInt64 = 0) {
         precondition(chunkCount > 0)
         self.chunkCount = chunkCount
+        self.random = SplitMix64(state: seed)
         self.verified = verified ?? Array(repeating: false, count: chunkCount)
         precondition(self.verified.count == chunkCount)
         self.verifiedCount = self.verified.lazy.filter { $0 }.count
@@ -105,6 +112,22 @@ public struct SwarmSchedule: Sendable, Equatable {
         return sources.count - 1
     }
 
+    /// Sets the chunks `peer` has (`nil`: all of them). Its sources keep their ranges.
+    public mutating func setAvailability(ofPeer peer: Int, _ chunks: [Bool]?) {
+        precondition(chunks == nil || chunks!.count == chunkCount)
+        availability[peer] = chunks
+    }
+
+    /// Whether `peer` has `chunk`.
+    public func peer(_ peer: Int, has chunk: Int) -> Bool {
+        availability[peer]?[chunk] ?? true
+    }
+
+    /// Whether assignment goes rarest first: a live partial peer is known.
+    public var isRarestFirst: Bool {
+        sources.contains { !$0.isDropped && availability[$0.peer] != nil }
+    }
+
     /// Bad chunks delivered by every lane of `peer`.
     public func badChunks(ofPeer peer: Int) -> Int {
         sources.lazy.filter { $0.peer == peer }.map(\.badChunks).reduce(0, +)
@@ -115,26 +138,35 @@ public struct SwarmSchedule: Sendable, Equatable {
         precondition(sources[source].range == nil, "source \(source) already has a range")
         precondition(maximumChunks > 0)
         if sources[source].isDropped || isComplete { return .finished }
-        if let free = firstFreeRun() {
-            let range = free.lowerBound..<free.lowerBound + min(free.count, maximumChunks)
+        let peer = sources[source].peer
+        if let range = isRarestFirst ? rarestFreeRun(for: peer, maximumChunks: maximumChunks)
+            : firstFreeRun().map({ $0.lowerBound..<$0.lowerBound + min($0.count, maximumChunks) }) {
             sources[source].range = range
             return .fetch(range)
         }
-        // The largest range with chunks not yet started: take its upper half.
-        let candidates = sources.indices.filter { $0 != source && (sources[$0].range?.count ?? 0) >= 2 }
-        if let owner = candidates.max(by: { sources[$0].range!.count < sources[$1].range!.count }) {
-            let range = sources[owner].range!
-            let notStarted = range.count - 1
-            let split = range.upperBound - (notStarted + 1) / 2
-            sources[owner].range = range.lowerBound..<split
-            sources[source].range = split..<range.upperBound
-            return .fetch(split..<range.upperBound)
+        // The largest range with chunks not yet started: take its upper half (of it, for a partial
+        // peer, the end it has).
+        func stealable(_ range: Range<Int>) -> Range<Int> {
+            let half = range.upperBound - range.count / 2
+            var start = range.upperBound
+            while start > half, self.peer(peer, has: start - 1) { start -= 1 }
+            return start..<range.upperBound
+        }
+        let thefts = sources.indices.compactMap { owner -> (owner: Int, range: Range<Int>)? in
+            guard owner != source, let range = sources[owner].range, range.count >= 2 else { return nil }
+            let taken = stealable(range)
+            return taken.isEmpty ? nil : (owner, taken)
+        }
+        if let theft = thefts.max(by: { ($0.range.count, sources[$0.owner].range!.count) < ($1.range.count, sources[$1.owner].range!.count) }) {
+            sources[theft.owner].range = sources[theft.owner].range!.lowerBound..<theft.range.lowerBound
+            sources[source].range = theft.range
+            return .fetch(theft.range)
         }
         // Endgame: a chunk being received by exactly one other source.
         for owner in sources.indices where owner != source {
             guard let range = sources[owner].range, range.count == 1 else { continue }
             let chunk = range.lowerBound
-            if !verified[chunk], fetchers(of: chunk) == 1 {
+            if !verified[chunk], fetchers(of: chunk) == 1, self.peer(peer, has: chunk) {
                 sources[source].range = chunk..<chunk + 1
                 return .fetch(chunk..<chunk + 1)
             }
@@ -203,14 +235,54 @@ public struct SwarmSchedule: Sendable, Equatable {
         sources.lazy.filter { $0.range?.contains(chunk) == true }.count
     }
 
-    /// The first run of chunks neither verified nor in anyone's range.
-    func firstFreeRun() -> Range<Int>? {
+    /// Chunks verified or in someone's range.
+    private func takenChunks() -> [Bool] {
         var taken = verified
         for source in sources {
             if let range = source.range { for chunk in range { taken[chunk] = true } }
         }
+        return taken
+    }
+
+    /// The first run of chunks neither verified nor in anyone's range.
+    func firstFreeRun() -> Range<Int>? {
+        let taken = takenChunks()
         guard let start = taken.firstIndex(of: false) else { return nil }
         let end = taken[start...].firstIndex(of: true) ?? chunkCount
         return start..<end
+    }
+
+    /// Rarest first: among the free chunks `peer` has, one of those the fewest live peers have, at
+    /// random, and the ones after it that are as rare, at most `maximumChunks`.
+    mutating func rarestFreeRun(for peer: Int, maximumChunks: Int) -> Range<Int>? {
+        let taken = takenChunks()
+        let livePeers = Set(sources.lazy.filter { !$0.isDropped }.map(\.peer))
+        let partial = livePeers.compactMap { availability[$0] }
+        let complete = livePeers.count - partial.count
+        var rarity = [Int](repeating: complete, count: chunkCount)
+        for chunks in partial {
+            for chunk in 0..<chunkCount where chunks[chunk] { rarity[chunk] += 1 }
+        }
+        let has = availability[peer]
+        func wanted(_ chunk: Int) -> Bool { !taken[chunk] && (has?[chunk] ?? true) }
+        guard let rarest = (0..<chunkCount).lazy.filter(wanted).map({ rarity[$0] }).min() else { return nil }
+        let rarestChunks = (0..<chunkCount).filter { wanted($0) && rarity[$0] == rarest }
+        let start = rarestChunks[Int(random.next() % UInt64(rarestChunks.count))]
+        var end = start + 1
+        while end < chunkCount, end - start < maximumChunks, wanted(end), rarity[end] == rarest { end += 1 }
+        return start..<end
+    }
+}
+
+/// A small seeded generator (SplitMix64): the schedule stays a value that tests can replay.
+struct SplitMix64: Equatable, Sendable {
+    var state: UInt64
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
