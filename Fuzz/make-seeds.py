@@ -33,6 +33,8 @@ requests = {
     "misc": "PING\nHELP\nBOGUS x\n\nQUIT\nPING\n",
     "bad-lines": b"PING\x00\nSEND \xff\xfe\n" + b"LIST " + b"x" * 5000 + b"\nPING\n",
     "quoting": "SEND \"a\\\\b\", \"unterminated\nFILE 1 " + HEX + " \"a\u0001\"\n",
+    "partial": f"HELLO 1 2\nADD 12 {HEX} \"a\" {HEX_B} PARTIAL\nSEND a\nADD 12 {HEX} \"a\" {HEX_B}\n"
+               f"ADD 12 {HEX} \"a\" {HEX_B} partial x\nADD 12 {HEX} \"b\" PARTIAL\nREMOVE a\n",
 }
 for control, (name, text) in enumerate(requests.items()):
     write("FuzzTrackerRequest", name, control * 7 % 128, text)
@@ -51,6 +53,8 @@ files = {
     "bad": "GET 20 10 a\nGET -1 * a\nGET 0 * ../etc/passwd\nPUT x\nGET 0 * \"a\n",
     "replies": f"200 12 {HEX} 0 12\n404 not found: \"a\"\n503 busy\n200 5 {HEX} 6 0\nxyz\n",
     "long": "GET 0 * " + "x" * 1100 + "\n",
+    "have": f"HAVE {HEX} \"a.txt\"\nhave {HEX} a b\nHAVE x a\nHAVE {HEX}\n"
+            f"200 3145728 {HEX} 262144 2\n200 3145728 {HEX} 262144 3\n416 range from 0 to 262144 is not all verified here yet; ask HAVE\n",
 }
 for control, (name, text) in enumerate(files.items()):
     write("FuzzFileRequest", name, control * 11, text)
@@ -65,6 +69,8 @@ replies = {
     "errors": "400 line is not valid UTF-8\n421 too many connections\n500 internal error\n",
     "help": "214-HELLO <tcp-port> <udp-port>\n214-PING\n200 HELP\n",
     "bad": f"211-PEER 127.0.0.2 5555 5555\n200 SEND 0\n210-FILE a 1 {HEX} 1\n200 x\n12 short\n",
+    "send-partial": f"210-FILE \"a\" 1 {HEX} 2 {HEX_B}\n211-PEER 10.0.0.1 1 2\n211-PEER 10.0.0.2 1 2 PARTIAL\n"
+                    f"211-PEER 10.0.0.3 1 2 LATER\n200 SEND 1\n",
 }
 for control, (name, text) in enumerate(replies.items()):
     write("FuzzTrackerReply", name, control * 13, text)

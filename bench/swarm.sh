@@ -3,6 +3,7 @@
 #
 #   bench/swarm.sh                         RUNS=5 SIZE_MIB=1024 FLASH_MIB=256 by default
 #   RUNS=1 SIZE_MIB=256 bench/swarm.sh     a quick run
+#   SCENARIOS="6" bench/swarm.sh           only some scenarios (of 1 3 4 5 6; 1 includes 2 and 7)
 #   nice -n 10 bench/swarm.sh              on a shared machine
 #
 # Everything runs inside a private network namespace. Its loopback gets an HTB root qdisc whose
@@ -21,9 +22,11 @@
 #      holder's bad_chunks from --json (bar <= 2)
 #   5. one unshaped holder over TCP (SHA-256 verified) vs `curl -o` from nginx (no hash)
 #      (bar >= 1.0x, goal 1.2x)
-#   6. flash crowd: one shaped seeder, 8 `ferry get` at once from 8 addresses (FLASH_MIB file):
-#      the last finisher's time vs one downloader alone (reported; about 8x while downloading peers
-#      cannot serve partial files)
+#   6. flash crowd: one shaped seeder and 8 `ferry peer`s on 8 shaped addresses, each sharing its
+#      download folder, told `Send flash.bin` at once (FLASH_MIB file): the last finisher's time vs
+#      one such peer alone (bar <= 2.5x, goal 1.5x). The peers serve each other the chunks they
+#      have verified (partial holders). Each peer's time runs from the command to its file taking
+#      its final name (polled every 50 ms).
 #   7. peak RSS of `ferry get` for the 4-holder TCP downloads of scenario 1, /usr/bin/time -v
 #      (bar <= 48 MiB, goal 32 MiB)
 # Times are wall-clock, process start to exit. MB = 10^6 bytes. Files live in /dev/shm.
@@ -35,6 +38,8 @@ SCRIPT_START=$(date +%s)
 RUNS=${RUNS:-5}
 SIZE_MIB=${SIZE_MIB:-1024}
 FLASH_MIB=${FLASH_MIB:-256}
+SCENARIOS=${SCENARIOS:-1 3 4 5 6}
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 FAST=200mbit    # 25,000,000 bytes/s
 SLOW=8mbit      # 1,000,000 bytes/s
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -240,17 +245,19 @@ timed() {   # output file, command...
 echo
 echo "== 0. Shaping check (curl from nginx, one address at a time)"
 start=$(now)
-"${IN[@]}" curl -fsS -r 0-99999999 -o /dev/null "http://${SWARM[0]}:8080/big.bin"
-check_fast=$(mbps 100000000 "$(since "$start")")
+CHECK=$((BYTES < 100000000 ? BYTES : 100000000))   # bytes of the shaping checks (a small SIZE_MIB has fewer)
+"${IN[@]}" curl -fsS -r "0-$((CHECK - 1))" -o /dev/null "http://${SWARM[0]}:8080/big.bin"
+check_fast=$(mbps "$CHECK" "$(since "$start")")
 start=$(now)
 "${IN[@]}" curl -fsS -r 0-4999999 -o /dev/null "http://$SLOWSRC:8080/big.bin"
 check_slow=$(mbps 5000000 "$(since "$start")")
 start=$(now)
-"${IN[@]}" curl -fsS -r 0-99999999 -o /dev/null "http://127.0.0.50:8080/big.bin"
-check_open=$(mbps 100000000 "$(since "$start")")
-echo "  100 MB from ${SWARM[0]}: $check_fast MB/s (shaped to 25)   5 MB from $SLOWSRC: $check_slow MB/s (shaped to 1)   100 MB unshaped: $check_open MB/s"
+"${IN[@]}" curl -fsS -r "0-$((CHECK - 1))" -o /dev/null "http://127.0.0.50:8080/big.bin"
+check_open=$(mbps "$CHECK" "$(since "$start")")
+echo "  $CHECK bytes from ${SWARM[0]}: $check_fast MB/s (shaped to 25)   5 MB from $SLOWSRC: $check_slow MB/s (shaped to 1)   $CHECK bytes unshaped: $check_open MB/s"
 
 echo
+if want 1; then
 echo "== 1, 2, 7. $BYTES bytes from 4 shaped holders vs 1, TCP and UDP, and aria2c -s4 -x1 from 4 nginx mirrors"
 t4=(); t1=(); u4=(); u1=(); ta=(); rss=()
 urls=(); for a in "${SWARM[@]}"; do urls+=("http://$a:8080/big.bin"); done
@@ -271,8 +278,10 @@ for run in $(seq 1 "$RUNS"); do
     echo "         UDP 1 holder  ${u1[-1]} s [$s_u1]"
     echo "         aria2c -s4 -x1 ${ta[-1]} s"
 done
+fi
 
 echo
+if want 3; then
 echo "== 3. 3 fast holders + 1 at 1 MB/s vs the 3 fast alone"
 t3=(); t3s=()
 for run in $(seq 1 "$RUNS"); do
@@ -281,8 +290,10 @@ for run in $(seq 1 "$RUNS"); do
     echo "  run $run: 3 fast ${t3[-1]} s [$s_t3]"
     echo "         3 fast + slow ${t3s[-1]} s [$s_t3s]"
 done
+fi
 
 echo
+if want 4; then
 echo "== 4. 3 good holders + $BADSRC serving corrupt bytes"
 tc4=(); bad=()
 for run in $(seq 1 "$RUNS"); do
@@ -290,8 +301,10 @@ for run in $(seq 1 "$RUNS"); do
     bad+=("$(bad_chunks "$WORK/dl/c4.json" "$BADSRC")")
     echo "  run $run: ${tc4[-1]} s, $BADSRC bad_chunks ${bad[-1]} [$(sources "$WORK/dl/c4.json")]"
 done
+fi
 
 echo
+if want 5; then
 echo "== 5. One unshaped holder (TCP, SHA-256 verified) vs curl -o from nginx (no hash)"
 t5=(); tcurl=()
 for run in $(seq 1 "$RUNS"); do
@@ -299,38 +312,66 @@ for run in $(seq 1 "$RUNS"); do
     t5+=("$(fget big.bin 4605 "$WORK/dl/t5" --host 127.0.0.1)")
     echo "  run $run: curl ${tcurl[-1]} s, ferry ${t5[-1]} s [$(sources "$WORK/dl/t5.json")]"
 done
+fi
 
 echo
-echo "== 6. Flash crowd: 1 shaped seeder, 8 downloaders at once, $FLASH_BYTES bytes"
+if want 6; then
+echo "== 6. Flash crowd: 1 shaped seeder, 8 peers at once, $FLASH_BYTES bytes"
+# Starts a peer on each address given (tracker 4606), each sharing a fresh folder that is also its
+# download folder and reading commands from a FIFO; tells them all `Send flash.bin` at once and
+# prints each one's seconds until the file has its final name ($FAILED after 900 s).
+crowd() {
+    local i a dir start all left fds=() ppids=()
+    i=0
+    for a in "$@"; do
+        dir="$WORK/dl/crowd$i"
+        rm -rf "$dir" "$WORK/crowd$i.in"; mkdir -p "$dir"; mkfifo "$WORK/crowd$i.in"
+        "${IN[@]}" "$FERRY" peer --server 127.0.0.1:4606 --host "$a" --port 5555 --share "$dir" --downloads "$dir" \
+            --cache :memory: --log-level notice < "$WORK/crowd$i.in" > "$WORK/crowd$i.out" 2> "$WORK/crowd$i.log" &
+        ppids+=($!); PIDS+=($!)
+        exec {fd}>"$WORK/crowd$i.in"; fds+=("$fd")
+        i=$((i + 1))
+    done
+    for ((i = 0; i < $#; i++)); do
+        for _ in $(seq 1 600); do grep -q "connected to the tracker" "$WORK/crowd$i.log" && break; sleep 0.05; done
+    done
+    start=$(now)
+    for fd in "${fds[@]}"; do echo "Send flash.bin" >&"$fd"; done
+    all=(); for ((i = 0; i < $#; i++)); do all+=(""); done
+    left=$#
+    while [ "$left" -gt 0 ]; do
+        for ((i = 0; i < $#; i++)); do
+            if [ -z "${all[$i]}" ] && [ -f "$WORK/dl/crowd$i/flash.bin" ]; then all[$i]=$(since "$start"); left=$((left - 1)); fi
+        done
+        if [ "$(echo "$(since "$start") > 900" | bc -l)" = 1 ]; then
+            for ((i = 0; i < $#; i++)); do [ -n "${all[$i]}" ] || all[$i]=$FAILED; done
+            break
+        fi
+        sleep 0.05
+    done
+    for ((i = 0; i < $#; i++)); do
+        if [ "${all[$i]}" != "$FAILED" ] && ! cmp -s "$WORK/dl/crowd$i/flash.bin" "$WORK/flash/flash.bin"; then
+            all[$i]=$FAILED; echo "    peer $i: wrong bytes" >&2
+        fi
+    done
+    for fd in "${fds[@]}"; do echo "quit" >&"$fd"; exec {fd}>&-; done
+    wait "${ppids[@]}" 2>/dev/null || true
+    printf '%s\n' "${all[@]}"
+}
 talone=(); tcrowd=()
 for run in $(seq 1 "$RUNS"); do
-    talone+=("$(fget flash.bin 4606 "$WORK/dl/alone" --host "${CROWD[0]}")")
-    start=$(now); cpids=()
-    for i in "${!CROWD[@]}"; do
-        fget flash.bin 4606 "$WORK/dl/crowd$i" --host "${CROWD[$i]}" > "$WORK/crowd$i.t" & cpids+=($!)
-    done
-    wait "${cpids[@]}"
-    last=$(since "$start")
-    each=$(cat "$WORK"/crowd?.t | sort -g | tr '\n' ' ')
-    grep -qx "$FAILED" "$WORK"/crowd?.t && last=$FAILED
+    talone+=("$(crowd "${CROWD[0]}")")
+    each=$(crowd "${CROWD[@]}" | sort -g | tr '\n' ' ')
+    last=$(echo "$each" | tr ' ' '\n' | sed '/^$/d' | tail -1)
     tcrowd+=("$last")
     echo "  run $run: alone ${talone[-1]} s; 8 at once: last done after $last s (each: $each)"
 done
+fi
 
 # --- Results ------------------------------------------------------------------------------------
 m() { printf '%s\n' "$@" | median; }
-T4=$(m "${t4[@]}"); T1=$(m "${t1[@]}"); U4=$(m "${u4[@]}"); U1=$(m "${u1[@]}"); TA=$(m "${ta[@]}")
-T3=$(m "${t3[@]}"); T3S=$(m "${t3s[@]}"); TC4=$(m "${tc4[@]}"); T5=$(m "${t5[@]}"); TCURL=$(m "${tcurl[@]}")
-TALONE=$(m "${talone[@]}"); TCROWD=$(m "${tcrowd[@]}")
-BAD_MAX=$(printf '%s\n' "${bad[@]}" | sort -g | tail -1)
-for b in "${bad[@]}"; do [ "$b" = absent ] && BAD_MAX="absent (the corrupt holder was never used)"; done
-RSS_MAX=$(printf '%s\n' "${rss[@]}" | sort -g | tail -1); RSS_MIB=$(echo "scale=1; $RSS_MAX / 1024" | bc -l)
 ok() { if [ "$(echo "$1" | bc -l)" = 1 ]; then echo pass; else echo FAIL; fi; }   # a bc condition
 done_all() { for t in "$@"; do [ "$t" != "$FAILED" ] || return 1; done; }
-
-R1=$(ratio "$T1" "$T4"); RA=$(ratio "$TA" "$T4"); R2=$(ratio "$U1" "$U4")
-R3=$(echo "scale=3; ($T3S - $T3) / $T3 * 100" | bc -l); R5=$(ratio "$TCURL" "$T5"); R6=$(ratio "$TCROWD" "$TALONE")
-C4=$(if done_all "${tc4[@]}" && [[ $BAD_MAX =~ ^[0-9]+$ ]] && [ "$BAD_MAX" -le 2 ]; then echo pass; else echo FAIL; fi)
 
 echo
 echo "== Results: $BYTES-byte file ($FLASH_BYTES for the flash crowd), median of $RUNS run(s), MB = 10^6 bytes"
@@ -338,17 +379,39 @@ row() { printf '  %-44s %9s %8s  %-16s %-16s %s\n' "$@"; }
 row "scenario" "median s" "MB/s" "ratio" "bar" "result"
 row "0 shaping: one shaped address (curl)" "" "$check_fast" "" "22.5-25.5 MB/s" "$(ok "$check_fast >= 22.5 && $check_fast <= 25.5")"
 row "0 shaping: the slow address (curl)" "" "$check_slow" "" "0.9-1.1 MB/s" "$(ok "$check_slow >= 0.9 && $check_slow <= 1.1")"
-row "1 TCP, 4 shaped holders" "$T4" "$(mbps "$BYTES" "$T4")" "${R1}x vs 1" ">= 3.8x (3.9)" "$(ok "$R1 >= 3.8")"
-row "1 TCP, 1 shaped holder (--max-sources 1)" "$T1" "$(mbps "$BYTES" "$T1")" "" "" ""
-row "1 aria2c -s4 -x1, 4 nginx mirrors" "$TA" "$(mbps "$BYTES" "$TA")" "${RA}x ferry" "ferry faster" "$(ok "$T4 < $TA")"
-row "2 UDP, 4 shaped holders" "$U4" "$(mbps "$BYTES" "$U4")" "${R2}x vs 1" ">= 3.6x" "$(ok "$R2 >= 3.6")"
-row "2 UDP, 1 shaped holder (--max-sources 1)" "$U1" "$(mbps "$BYTES" "$U1")" "" "" ""
-row "3 3 fast holders alone" "$T3" "$(mbps "$BYTES" "$T3")" "" "" ""
-row "3 3 fast + 1 at 1 MB/s" "$T3S" "$(mbps "$BYTES" "$T3S")" "$(printf '%+.1f%%' "$R3")" "<= +10% (5%)" "$(ok "$R3 <= 10")"
-row "4 3 good + 1 corrupt: bad_chunks (max)" "$TC4" "$(mbps "$BYTES" "$TC4")" "$BAD_MAX bad" "done, <= 2" "$C4"
-row "5 TCP, 1 unshaped holder (SHA-256)" "$T5" "$(mbps "$BYTES" "$T5")" "${R5}x curl" ">= 1.0x (1.2)" "$(ok "$R5 >= 1.0")"
-row "5 curl -o from nginx (no hash)" "$TCURL" "$(mbps "$BYTES" "$TCURL")" "" "" ""
-row "6 flash crowd, 1 downloader alone" "$TALONE" "$(mbps "$FLASH_BYTES" "$TALONE")" "" "" ""
-row "6 flash crowd, last of 8 at once" "$TCROWD" "$(mbps "$FLASH_BYTES" "$TCROWD")" "${R6}x alone" "(reported)" ""
-row "7 peak RSS, ferry get from 4 (max)" "" "" "$RSS_MIB MiB" "<= 48 (32) MiB" "$(ok "$RSS_MIB <= 48")"
+if want 1; then
+    T4=$(m "${t4[@]}"); T1=$(m "${t1[@]}"); U4=$(m "${u4[@]}"); U1=$(m "${u1[@]}"); TA=$(m "${ta[@]}")
+    R1=$(ratio "$T1" "$T4"); RA=$(ratio "$TA" "$T4"); R2=$(ratio "$U1" "$U4")
+    RSS_MAX=$(printf '%s\n' "${rss[@]}" | sort -g | tail -1); RSS_MIB=$(echo "scale=1; $RSS_MAX / 1024" | bc -l)
+    row "1 TCP, 4 shaped holders" "$T4" "$(mbps "$BYTES" "$T4")" "${R1}x vs 1" ">= 3.8x (3.9)" "$(ok "$R1 >= 3.8")"
+    row "1 TCP, 1 shaped holder (--max-sources 1)" "$T1" "$(mbps "$BYTES" "$T1")" "" "" ""
+    row "1 aria2c -s4 -x1, 4 nginx mirrors" "$TA" "$(mbps "$BYTES" "$TA")" "${RA}x ferry" "ferry faster" "$(ok "$T4 < $TA")"
+    row "2 UDP, 4 shaped holders" "$U4" "$(mbps "$BYTES" "$U4")" "${R2}x vs 1" ">= 3.6x" "$(ok "$R2 >= 3.6")"
+    row "2 UDP, 1 shaped holder (--max-sources 1)" "$U1" "$(mbps "$BYTES" "$U1")" "" "" ""
+fi
+if want 3; then
+    T3=$(m "${t3[@]}"); T3S=$(m "${t3s[@]}"); R3=$(echo "scale=3; ($T3S - $T3) / $T3 * 100" | bc -l)
+    row "3 3 fast holders alone" "$T3" "$(mbps "$BYTES" "$T3")" "" "" ""
+    row "3 3 fast + 1 at 1 MB/s" "$T3S" "$(mbps "$BYTES" "$T3S")" "$(printf '%+.1f%%' "$R3")" "<= +10% (5%)" "$(ok "$R3 <= 10")"
+fi
+if want 4; then
+    TC4=$(m "${tc4[@]}")
+    BAD_MAX=$(printf '%s\n' "${bad[@]}" | sort -g | tail -1)
+    for b in "${bad[@]}"; do [ "$b" = absent ] && BAD_MAX="absent (the corrupt holder was never used)"; done
+    C4=$(if done_all "${tc4[@]}" && [[ $BAD_MAX =~ ^[0-9]+$ ]] && [ "$BAD_MAX" -le 2 ]; then echo pass; else echo FAIL; fi)
+    row "4 3 good + 1 corrupt: bad_chunks (max)" "$TC4" "$(mbps "$BYTES" "$TC4")" "$BAD_MAX bad" "done, <= 2" "$C4"
+fi
+if want 5; then
+    T5=$(m "${t5[@]}"); TCURL=$(m "${tcurl[@]}"); R5=$(ratio "$TCURL" "$T5")
+    row "5 TCP, 1 unshaped holder (SHA-256)" "$T5" "$(mbps "$BYTES" "$T5")" "${R5}x curl" ">= 1.0x (1.2)" "$(ok "$R5 >= 1.0")"
+    row "5 curl -o from nginx (no hash)" "$TCURL" "$(mbps "$BYTES" "$TCURL")" "" "" ""
+fi
+if want 6; then
+    TALONE=$(m "${talone[@]}"); TCROWD=$(m "${tcrowd[@]}"); R6=$(ratio "$TCROWD" "$TALONE")
+    row "6 flash crowd, 1 peer alone" "$TALONE" "$(mbps "$FLASH_BYTES" "$TALONE")" "" "" ""
+    row "6 flash crowd, last of 8 peers at once" "$TCROWD" "$(mbps "$FLASH_BYTES" "$TCROWD")" "${R6}x alone" "<= 2.5x (1.5)" "$(ok "$R6 <= 2.5")"
+fi
+if want 1; then
+    row "7 peak RSS, ferry get from 4 (max)" "" "" "$RSS_MIB MiB" "<= 48 (32) MiB" "$(ok "$RSS_MIB <= 48")"
+fi
 echo "  (the script took $(($(date +%s) - SCRIPT_START)) s)"

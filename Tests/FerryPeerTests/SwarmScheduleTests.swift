@@ -409,6 +409,26 @@ struct SwarmSchedulePartialTests {
         #expect(!schedule.isRarestFirst, "a peer that has everything now is complete")
     }
 
+    @Test("a download that serves what it fetches spreads over the file while it has one peer, not with two")
+    func spreadsWhenAlone() {
+        let starts = Set((0..<16 as Range<UInt64>).compactMap { seed -> Int? in
+            var schedule = SwarmSchedule(chunkCount: 64, seed: seed)
+            schedule.spreadsWhenAlone = true
+            let lane = schedule.addSource(peer: 0)
+            _ = schedule.addSource(peer: 0)
+            #expect(schedule.isRarestFirst)
+            guard case .fetch(let range) = schedule.assign(lane, maximumChunks: 2) else { return nil }
+            return range.lowerBound
+        })
+        #expect(starts.count >= 8, "\(starts.sorted())")
+        var two = SwarmSchedule(chunkCount: 64, seed: 1)
+        two.spreadsWhenAlone = true
+        let first = two.addSource()
+        _ = two.addSource()
+        #expect(!two.isRarestFirst)
+        #expect(two.assign(first, maximumChunks: 2) == .fetch(0..<2))
+    }
+
     @Test("a dropped partial peer no longer counts: assignment goes back to lowest first")
     func droppedPartial() {
         var schedule = SwarmSchedule(chunkCount: 8, seed: 4)

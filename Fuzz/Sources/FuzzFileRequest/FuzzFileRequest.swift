@@ -2,10 +2,10 @@ import FerryWire
 import FuzzSupport
 
 /// The file server's request line and the reply line a downloader reads: line framing with the file
-/// server's limit, then `FileServerRequest` (server side: `GET` or `LAYER`) and `FileReplyHeader`
-/// and `PieceLayerReplyHeader` (client side). No crash, the same frames however the stream is split,
+/// server's limit, then `FileServerRequest` (server side: `GET`, `LAYER` or `HAVE`) and
+/// `FileReplyHeader`, `PieceLayerReplyHeader` and `HaveReplyHeader` (client side). No crash, the same frames however the stream is split,
 /// round trips through the encoders, and every refusal the server can send is read back by the
-/// client as that refusal, by both reply readers.
+/// client as that refusal, by every reply reader.
 ///
 /// Input: one byte that chooses how the stream is split into reads, then the stream.
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -20,6 +20,7 @@ public func testOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
             let encoded = switch request {
             case .get(let get): get.line
             case .layer(let layer): layer.line
+            case .have(let have): have.line
             }
             fuzzCheck(isOneWireLine(encoded), "request encodes to more than one line: \(encoded)")
             do {
@@ -38,25 +39,21 @@ public func testOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
             fuzzCheck(isOneWireLine(reply), "refusal is not one line: \(reply)")
             fuzzCheck(reply.utf8.count <= FileProtocolLimits.maximumReplyLength,
                       "refusal of \(reply.utf8.count) bytes is longer than a client accepts: \(reply)")
-            do {
-                let header = try FileReplyHeader(parsing: reply)
-                guard case .refused(let refusal) = header else {
-                    fuzzCheck(false, "refusal \(reply) read as \(header)")
-                    continue
+            // Each reader takes it as a refusal with its status (nil: it read a success).
+            let readers: [(String, (String) throws -> FileProtocolError?)] = [
+                ("GET", { if case .refused(let refusal) = try FileReplyHeader(parsing: $0) { refusal } else { nil } }),
+                ("LAYER", { if case .refused(let refusal) = try PieceLayerReplyHeader(parsing: $0) { refusal } else { nil } }),
+                ("HAVE", { if case .refused(let refusal) = try HaveReplyHeader(parsing: $0) { refusal } else { nil } }),
+            ]
+            for (reader, read) in readers {
+                do {
+                    let refusal = try read(reply)
+                    fuzzCheck(refusal != nil, "refusal \(reply) read by the \(reader) client as a success")
+                    fuzzCheck(refusal == nil || refusal!.status == error.status,
+                              "refusal \(reply) read by the \(reader) client with status \(refusal!.status)")
+                } catch {
+                    fuzzCheck(false, "the \(reader) client cannot read the refusal \(reply): \(error)")
                 }
-                fuzzCheck(refusal.status == error.status, "refusal \(reply) read with status \(refusal.status)")
-            } catch {
-                fuzzCheck(false, "client cannot read the refusal \(reply): \(error)")
-            }
-            do {
-                let header = try PieceLayerReplyHeader(parsing: reply)
-                guard case .refused(let refusal) = header else {
-                    fuzzCheck(false, "refusal \(reply) read by LAYER as \(header)")
-                    continue
-                }
-                fuzzCheck(refusal.status == error.status, "refusal \(reply) read by LAYER with status \(refusal.status)")
-            } catch {
-                fuzzCheck(false, "LAYER client cannot read the refusal \(reply): \(error)")
             }
         }
         if let header = try? PieceLayerReplyHeader(parsing: line) {
@@ -64,6 +61,14 @@ public func testOneInput(_ start: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
             fuzzCheck(isOneWireLine(encoded), "LAYER reply header encodes to more than one line: \(encoded)")
             if case .ok = header {
                 fuzzCheck((try? PieceLayerReplyHeader(parsing: encoded)) == header, "LAYER reply header round trip failed: \(encoded)")
+            }
+        }
+        if let header = try? HaveReplyHeader(parsing: line) {
+            let encoded = header.line
+            fuzzCheck(isOneWireLine(encoded), "HAVE reply header encodes to more than one line: \(encoded)")
+            if case .ok(_, _, _, let length) = header {
+                fuzzCheck(length <= FileProtocolLimits.maximumChunkBitmapLength, "HAVE reply header over the bound: \(encoded)")
+                fuzzCheck((try? HaveReplyHeader(parsing: encoded)) == header, "HAVE reply header round trip failed: \(encoded)")
             }
         }
         if let header = try? FileReplyHeader(parsing: line) {

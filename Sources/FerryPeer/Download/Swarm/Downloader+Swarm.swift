@@ -180,6 +180,7 @@ extension Downloader {
                                    candidates: candidates, partial: group.partial, maximumSources: configuration.maximumSources,
                                    fetchers: swarmFetchers, chunkMaps: pieceLayerFetcher, refresh: refresh,
                                    onVerified: { chunk in if let registration { partials?.verified(registration, chunk: chunk) } },
+                                   spreads: partials != nil,
                                    logger: logger, events: events).run()
     }
 

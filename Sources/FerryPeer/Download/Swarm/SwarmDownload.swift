@@ -20,9 +20,9 @@ import NIOCore
 /// request, and its round trip, overlap the end of the current one, and a source never idles
 /// waiting for a reply. At most two connections to a holder are open at once, briefly.
 ///
-/// **Partial holders and new holders.** While it runs, the tracker is asked every
-/// ``refreshInterval`` who holds the file now; holders not seen before join as sources (up to
-/// `maximumSources`). A holder still downloading the file (a partial holder) is asked with `HAVE`
+/// **Partial holders and new holders.** While it runs, the tracker is asked who holds the file now
+/// (after ``firstRefresh``, the pause doubling up to ``longestRefresh`` while nothing new comes);
+/// holders not seen before join as sources (up to `maximumSources`). A holder still downloading the file (a partial holder) is asked with `HAVE`
 /// which chunks it has, every ``haveInterval``; the schedule gives its sources only those, rarest
 /// first. A partial holder that offers nothing new for ``partialPatience`` while its lanes idle, or
 /// whose `HAVE` fails twice in a row, is dropped.
@@ -94,9 +94,11 @@ final class SwarmDownload: Sendable {
     ///   - chunkMaps: asks partial holders which chunks they have.
     ///   - refresh: asks the tracker who holds the file now; `nil`: never.
     ///   - onVerified: told each chunk this download verified and wrote (so that its peer serves it).
+    ///   - spreads: this download serves what it fetches (see ``SwarmSchedule/spreadsWhenAlone``).
     init(name: SharedFileName, size: UInt64, digest: ContentDigest, tree: MerkleTree, part: PartFile,
          candidates: [FailoverPlan.Candidate], partial: Set<Holder> = [], maximumSources: Int, fetchers: [Transport: any FileFetcher],
          chunkMaps: PieceLayerFetcher = PieceLayerFetcher(), refresh: Refresh? = nil, onVerified: @escaping @Sendable (Int) -> Void = { _ in },
+         spreads: Bool = false,
          logger: Logger, events: @escaping @Sendable (DownloadEvent) -> Void) {
         let verified = part.verifiedChunks ?? Array(repeating: false, count: tree.chunkCount)
         self.name = name
@@ -112,7 +114,8 @@ final class SwarmDownload: Sendable {
         self.logger = logger
         self.events = events
         let verifiedBytes = verified.indices.reduce(UInt64(0)) { $0 + (verified[$1] ? tree.chunkLength(at: $1) : 0) }
-        let schedule = SwarmSchedule(chunkCount: tree.chunkCount, verified: verified, seed: UInt64.random(in: 0...UInt64.max))
+        var schedule = SwarmSchedule(chunkCount: tree.chunkCount, verified: verified, seed: UInt64.random(in: 0...UInt64.max))
+        schedule.spreadsWhenAlone = spreads
         self.state = NIOLockedValueBox(State(schedule: schedule, candidates: candidates, partial: partial, verifiedBytes: verifiedBytes))
     }
 
@@ -127,10 +130,12 @@ final class SwarmDownload: Sendable {
     /// Lanes per source (see the type's documentation).
     static let lanes = 2
 
-    /// How often the tracker is asked who holds the file now.
-    static let refreshInterval: Duration = .seconds(1)
+    /// When the tracker is first asked who holds the file now, and the longest pause between two
+    /// questions (the pause doubles while the answers bring no one new).
+    static let firstRefresh: Duration = .milliseconds(500)
+    static let longestRefresh: Duration = .seconds(4)
     /// How often a partial holder is asked which chunks it has.
-    static let haveInterval: Duration = .milliseconds(500)
+    static let haveInterval: Duration = .milliseconds(250)
     /// How long a partial holder may offer nothing new while its lanes idle before it is dropped.
     static let partialPatience: Duration = .seconds(30)
 
@@ -162,6 +167,7 @@ final class SwarmDownload: Sendable {
         await withTaskGroup(of: Child.self) { group in
             var running = 0
             var refreshing = false
+            var refreshPause = Self.firstRefresh
             /// Starts the next candidate whose holder is neither running nor convicted of bad chunks.
             func startNext() -> Bool {
                 while true {
@@ -200,8 +206,9 @@ final class SwarmDownload: Sendable {
                 while running < maximumSources, startNext() { running += 1 }
                 if let refresh, running > 0, !refreshing {
                     refreshing = true
+                    let pause = refreshPause
                     group.addTask {
-                        try? await Task.sleep(for: Self.refreshInterval)
+                        try? await Task.sleep(for: pause)
                         if Task.isCancelled { return .refreshed(nil) }
                         // (A statement of its own: Swift 6.3 sized async frames too small for awaits
                         // inside conditions; see Downloader+Swarm.)
@@ -218,7 +225,8 @@ final class SwarmDownload: Sendable {
                     running -= 1
                 case .refreshed(let fresh):
                     refreshing = false
-                    if let fresh { add(fresh.candidates, partial: fresh.partial) }
+                    let news = fresh.map { add($0.candidates, partial: $0.partial) } ?? false
+                    refreshPause = news ? Self.firstRefresh : min(refreshPause * 2, Self.longestRefresh)
                 }
                 let more = state.withLockedValue { $0.localFailure == nil && !$0.schedule.isComplete }
                 if more {
@@ -236,14 +244,16 @@ final class SwarmDownload: Sendable {
     }
 
     /// Holders the tracker named since: new candidates go last; a holder no longer partial stays a
-    /// source (its `HAVE` says so, and it is then treated as complete).
-    private func add(_ fresh: [FailoverPlan.Candidate], partial: Set<Holder>) {
+    /// source (its `HAVE` says so, and it is then treated as complete). Returns whether any was new.
+    private func add(_ fresh: [FailoverPlan.Candidate], partial: Set<Holder>) -> Bool {
         state.withLockedValue { state in
+            let known = state.candidates.count
             for candidate in fresh where !state.candidates.contains(candidate) {
                 state.candidates.append(candidate)
             }
             state.partial.formUnion(partial)
             state.partial.subtract(Set(fresh.map(\.holder)).subtracting(partial))
+            return state.candidates.count > known
         }
     }
 

@@ -84,6 +84,10 @@ public struct SwarmSchedule: Sendable, Equatable {
     public private(set) var availability: [Int: [Bool]] = [:]
     /// Picks among the rarest chunks (see the type's documentation).
     private var random: SplitMix64
+    /// With a single live peer, assign as rarest first too (at random): for a download that serves
+    /// what it fetches, since others who start from the same seeder at the same time then fetch
+    /// different chunks, which they trade once they see each other.
+    public var spreadsWhenAlone = false
 
     /// - Parameters:
     ///   - verified: chunks already on disk and checked (a resumed download).
@@ -123,9 +127,13 @@ public struct SwarmSchedule: Sendable, Equatable {
         availability[peer]?[chunk] ?? true
     }
 
-    /// Whether assignment goes rarest first: a live partial peer is known.
+    /// Whether assignment goes rarest first: a live partial peer is known, or a single live peer
+    /// is left and ``spreadsWhenAlone``.
     public var isRarestFirst: Bool {
-        sources.contains { !$0.isDropped && availability[$0.peer] != nil }
+        let live = sources.lazy.filter { !$0.isDropped }
+        if live.contains(where: { availability[$0.peer] != nil }) { return true }
+        guard spreadsWhenAlone, let first = live.first?.peer else { return false }
+        return live.allSatisfy { $0.peer == first }
     }
 
     /// Bad chunks delivered by every lane of `peer`.
