@@ -199,7 +199,9 @@ public final class Downloader: Sendable {
         if case .discarded(let bytes, let reason) = part.opening {
             logger.notice("discarding the part file: \(reason)", metadata: ["file": "\(raw)", "path": "\(part.path)", "bytes": "\(bytes)"])
         }
-        var plan = FailoverPlan(size: chosen.size, candidates: candidates(chosen.holders), received: part.length)
+        // Only complete holders: this path streams the file from one offset to its end, which a
+        // partial holder (still downloading it) does not serve.
+        var plan = FailoverPlan(size: chosen.size, candidates: candidates(chosen.completeHolders), received: part.length)
         let floor = NIOLockedValueBox(ProgressFloor(window: configuration.progressWindow, minimumRate: configuration.minimumRate,
                                                     now: ContinuousClock.now))
         let fetchers = self.fetchers
@@ -241,12 +243,9 @@ public final class Downloader: Sendable {
                 }
             case .askTracker:
                 // The await stays out of the guard's conditions (see Downloader+Swarm.swift).
-                let lookup = try? await holders.lookup([raw])
-                guard let fresh = lookup?.first,
-                      case .found(let freshGroups) = fresh.outcome,
-                      let same = freshGroups.first(where: { $0.digest == chosen.digest && $0.size == chosen.size })
-                else { continue }
-                plan.holdersRefreshed(candidates(same.holders))
+                let same = await holdersNow(name, sameContentAs: chosen)
+                guard let same else { continue }
+                plan.holdersRefreshed(candidates(same.completeHolders))
             case .verify:
                 let hashes: (digest: ContentDigest, tree: MerkleTree?)
                 do {
