@@ -74,7 +74,8 @@ struct DemoScenario {
                 do {
                     try await tracker.run()
                 } catch {
-                    trackerReady.fail(CommandFailure("cannot start the demo tracker on 127.0.0.1:\(trackerPort): \(error); pass --tracker-port"))
+                    let reason = (error as? TrackerServer.ListenError).map { "\($0.reason) (another `ferry server`?)" } ?? "\(error)"
+                    trackerReady.fail(CommandFailure("cannot start the demo tracker on 127.0.0.1:\(trackerPort): \(reason); pass --tracker-port"))
                 }
             }
             try await trackerReady.futureResult.get()
@@ -141,9 +142,15 @@ struct DemoScenario {
                 } else if failures.isEmpty {
                     say("  \(outcome.name): straight from \(outcome.peer ?? "?"), SHA-256 checked before it took its name")
                 } else {
-                    let story = failures.map { "\($0.peer) failed (\($0.error!.rawValue)) after \(ByteCount.format($0.bytes))" }
+                    // A swarm source has two connections (lanes): the same failure twice is told once.
+                    var story: [(text: String, count: Int)] = []
+                    for failure in failures {
+                        let text = "\(failure.peer) failed (\(failure.error!.rawValue)) after \(ByteCount.format(failure.bytes))"
+                        if story.last?.text == text { story[story.count - 1].count += 1 } else { story.append((text, 1)) }
+                    }
                     let resumed = failures.reduce(UInt64(0)) { $0 + $1.bytes }
-                    say("  \(outcome.name): \(story.joined(separator: "; ")); then \(outcome.peer ?? "?") "
+                    let told = story.map { $0.count == 1 ? $0.text : "\($0.text) on \($0.count) connections" }
+                    say("  \(outcome.name): \(told.joined(separator: "; ")); then \(outcome.peer ?? "?") "
                         + (resumed > 0 ? "resumed at \(ByteCount.format(resumed)) instead of starting over" : "sent it all")
                         + "; SHA-256 verified")
                 }

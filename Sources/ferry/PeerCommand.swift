@@ -32,8 +32,12 @@ struct PeerCommand: AsyncParsableCommand {
     @Option(help: "Local port for the tracker connection (the seed uses 5556).")
     var sourcePort: Int?
 
-    @Option(help: "Cap on the total upload rate, e.g. 8MiB, 500K, 1G (bytes per second).")
-    var rateLimit: String?
+    @Option(parsing: .upToNextOption, help: ArgumentHelp(
+        "Cap on the total upload rate, e.g. 8MiB, 500K, 1G or 20 MiB (bytes per second).", valueName: "rate"))
+    var rateLimit: [String] = []
+
+    /// The rate as typed: `--rate-limit 20 MiB` comes as two words.
+    private var rate: String? { rateLimit.isEmpty ? nil : rateLimit.joined(separator: " ") }
 
     @Option(help: "Default transport for Send.")
     var transport: Transport = .tcp
@@ -64,8 +68,8 @@ struct PeerCommand: AsyncParsableCommand {
         if let udpDatagramSize, !UDPFileServer.Configuration.datagramSizes.contains(udpDatagramSize) {
             throw ValidationError("--udp-datagram-size must be from 1200 to 65507")
         }
-        if let rateLimit {
-            do { _ = try ByteRate(parsing: rateLimit) } catch { throw ValidationError("--rate-limit: \(error.message)") }
+        if let rate {
+            do { _ = try ByteRate(parsing: rate) } catch { throw ValidationError("--rate-limit: \(error.message)") }
         }
     }
 
@@ -78,7 +82,7 @@ struct PeerCommand: AsyncParsableCommand {
             node = try PeerNode(
                 configuration: .init(
                     server: try tracker.endpoint(), host: host, port: port, shareFolder: share, downloadFolder: downloads,
-                    sourcePort: sourcePort, rateLimit: try rateLimit.map { try ByteRate(parsing: $0) },
+                    sourcePort: sourcePort, rateLimit: try rate.map { try ByteRate(parsing: $0) },
                     cachePath: cache ?? Self.defaultCachePath(), udpDatagramSize: udpDatagramSize),
                 logger: logger)
         } catch let error as PeerError {

@@ -99,12 +99,14 @@ struct PeerConsole: Service, CustomStringConvertible {
             let connected = (try? node.session.connection()) != nil
             terminal.write("""
                 tracker \(node.configuration.server): \(connected ? "connected" : "not connected (reconnecting)")
-                sharing \(node.share.snapshot.files.count) files from \(node.configuration.shareFolder) on port \(node.configuration.port)
+                sharing \(counted(node.share.snapshot.files.count, "file")) from \(node.configuration.shareFolder) on port \(node.configuration.port)
                 downloads go to \(node.configuration.downloadFolder); Send uses \(transport.withLockedValue { $0 }.rawValue), up to \(maximumSources) source\(maximumSources == 1 ? "" : "s") per file
 
                 """ + board.lines.map { $0 + "\n" }.joined())
         case .help:
             terminal.write(ConsoleCommand.helpText + "\n")
+        case .version:
+            terminal.write("ferry \(FerryVersion.number)\n")
         case .send, .quit, .empty:
             break
         }

@@ -19,3 +19,15 @@ struct ByteCountTests {
         #expect(duration.seconds == seconds)
     }
 }
+
+@Suite("counted: a count with its noun")
+struct CountedTests {
+    @Test("singular for exactly one, plural otherwise")
+    func plurals() {
+        #expect(counted(1, "file") == "1 file")
+        #expect(counted(0, "file") == "0 files")
+        #expect(counted(UInt64(2), "byte") == "2 bytes")
+        #expect(counted(1, "peer") == "1 peer")
+        #expect(counted(3, "entry", plural: "entries") == "3 entries")
+    }
+}

@@ -29,6 +29,10 @@ struct ByteRateTests {
         (".5K", 500),
         ("2.9", 2),                    // whole bytes per second, rounded down
         ("999999G", 999_999_000_000_000),
+        ("20 MiB", 20_971_520),           // as `--rate-limit 20 MiB` comes
+        ("5 K", 5000),
+        ("5\tK", 5000),
+        ("5 /s", 5),
     ]
 
     @Test("numbers with K/M/G (powers of 1000) or KiB/MiB/GiB (powers of 1024)", arguments: good)
@@ -37,7 +41,7 @@ struct ByteRateTests {
     }
 
     static let notRates: [String] = [
-        "", " ", "K", "/s", "abc", "-5", "+5", "5X", "5 K", "5\tK", "1e3", "5KK", "5Ki", "5kbit", "5kbps", "5 /s",
+        "", " ", "K", "/s", "abc", "-5", "+5", "5X", "1e3", "5KK", "5Ki", "5kbit", "5kbps", "5 X",
         "1.5.5", "..", ".", "inf", "nan", "٥", "５", "0x10", "5KiB/s/s",
     ]
 

@@ -23,6 +23,8 @@ struct ConsoleCommandTests {
         ("transport udp", .transport(.udp)),
         ("Transport TCP", .transport(.tcp)),
         ("status", .status),
+        ("version", .version),
+        ("Send \"a via quic\"", .send(names: ["a via quic"], transport: nil)),
         ("STATUS", .status),
         ("help", .help),
         ("?", .help),
@@ -52,6 +54,11 @@ struct ConsoleCommandTests {
         ("list \"a", "unterminated quoted name"),
         ("frobnicate", "unknown command \"frobnicate\"; type help"),
         ("\u{1B}[2Jx", "unknown command \"\u{FFFD}[2Jx\"; type help"),
+        ("Sned a.txt", "unknown command \"Sned\"; did you mean \"Send\"? (type help)"),
+        ("stauts", "unknown command \"stauts\"; did you mean \"status\"? (type help)"),
+        ("Send notes via email", "unknown transport \"email\"; use tcp or udp (quote a name that ends in \"via …\")"),
+        ("Send a.txt via quic", "unknown transport \"quic\"; use tcp or udp (quote a name that ends in \"via …\")"),
+        ("Send a, \"b c\" VIA ftp", "unknown transport \"ftp\"; use tcp or udp (quote a name that ends in \"via …\")"),
     ]
 
     @Test("mistakes are explained", arguments: bad)
@@ -68,9 +75,21 @@ struct ConsoleCommandTests {
 
     @Test("the help text names every command")
     func helpText() {
-        for verb in ["Send", "list", "transport", "status", "help", "quit", "via tcp|udp"] {
+        for verb in ["Send", "list", "transport", "status", "version", "help", "quit", "via tcp|udp"] {
             #expect(ConsoleCommand.helpText.contains(verb), "\(verb)")
         }
-        #expect(ConsoleCommand.helpText.split(separator: "\n").count == 6)
+        #expect(ConsoleCommand.helpText.split(separator: "\n").count == 7)
+    }
+
+    @Test("suggestions: the closest known word within two edits, a swap counting one")
+    func suggestions() {
+        #expect(Suggestion.closest(to: "Sned", among: ConsoleCommand.verbs) == "Send")
+        #expect(Suggestion.closest(to: "SEDN", among: ConsoleCommand.verbs) == "Send")
+        #expect(Suggestion.closest(to: "serve", among: ["server", "peer", "get", "demo", "help"]) == "server")
+        #expect(Suggestion.closest(to: "pear", among: ["server", "peer", "get", "demo", "help"]) == "peer")
+        #expect(Suggestion.closest(to: "frobnicate", among: ConsoleCommand.verbs) == nil)
+        #expect(Suggestion.closest(to: "x", among: ConsoleCommand.verbs) == nil, "one letter is too short to guess from")
+        #expect(Suggestion.closest(to: "send", among: ConsoleCommand.verbs) == nil, "not a typo")
+        #expect(Suggestion.closest(to: "", among: ConsoleCommand.verbs) == nil)
     }
 }

@@ -276,12 +276,12 @@ public final class Downloader: Sendable {
                 outcome.attempts = plan.attempts.map(record)
                 if let local = plan.localFailure {
                     return finish(.failed, (local.message ?? local.error?.rawValue ?? "local error")
-                                  + (part.length > 0 ? "; \(part.length) bytes kept in \(part.path)" : ""))
+                                  + (part.length > 0 ? "; \(counted(part.length, "byte")) kept in \(part.path)" : ""))
                 }
                 if part.length == 0 { await part.discard() }
                 let tried = Set(plan.attempts.map(\.candidate.holder)).count
                 return finish(.failed, "every holder failed (\(tried) peer\(tried == 1 ? "" : "s"), tracker asked again)"
-                              + (part.length > 0 ? "; \(part.length) bytes kept in the part file for a later resume" : ""))
+                              + (part.length > 0 ? "; \(counted(part.length, "byte")) kept in the part file for a later resume" : ""))
             }
         }
     }

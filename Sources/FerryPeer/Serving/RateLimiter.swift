@@ -76,7 +76,8 @@ public struct ByteRate: Hashable, Sendable, CustomStringConvertible {
         var rest = Substring(text.trimmingSpaces)
         if rest.lowercased().hasSuffix("/s") { rest = rest.dropLast(2) }
         let digits = rest.prefix { $0.isNumber || $0 == "." }
-        let suffix = rest.dropFirst(digits.count).lowercased()
+        // A space between the number and its unit is fine: `20 MiB` as `20MiB`.
+        let suffix = String(rest.dropFirst(digits.count).drop { $0 == " " || $0 == "\t" }).lowercased()
         let multipliers: [String: Double] = [
             "": 1, "b": 1,
             "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,

@@ -20,3 +20,8 @@ extension Duration {
         Double(components.seconds) + Double(components.attoseconds) / 1e18
     }
 }
+
+/// "1 file", "2 files", "0 files": a count with its noun, singular only for exactly one.
+public func counted(_ count: some BinaryInteger, _ singular: String, plural: String? = nil) -> String {
+    "\(count) " + (count == 1 ? singular : plural ?? singular + "s")
+}

@@ -5,6 +5,12 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The tracker: accepts control connections on TCP and answers the line protocol of docs/PROTOCOL.md.
 ///
 /// Each connection runs in its own child task with its own ``TrackerConversation``; a slow, silent or
@@ -127,26 +133,28 @@ public struct TrackerServer: Service, CustomStringConvertible {
     public func run() async throws {
         try await store.markAllPeersOffline()
         let connections = self.connections
-        let server = try await ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelOption(.backlog, value: 256)
-            .childChannelOption(.socketOption(.so_keepalive), value: 1)
-            .childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(TrackerLimits.socketSendBufferSize))
-            .childChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(TrackerLimits.socketReceiveBufferSize))
-            .childChannelOption(.writeBufferWaterMark, value: .init(
-                low: TrackerLimits.outboundBufferLowWaterMark, high: TrackerLimits.outboundBufferHighWaterMark))
-            .childChannelOption(.maxMessagesPerRead, value: 1)
-            .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: TrackerLimits.receiveBufferSize))
-            .bind(host: configuration.host, port: configuration.port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try connections.accept {
-                        // Raw reads: the connection's task splits lines (see `serve`).
-                        try TrackerConnections.Connection(
-                            wrappingChannelSynchronously: channel,
-                            configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2)))
+        let server = try await Self.listening(on: configuration) {
+            try await ServerBootstrap(group: group)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelOption(.backlog, value: 256)
+                .childChannelOption(.socketOption(.so_keepalive), value: 1)
+                .childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(TrackerLimits.socketSendBufferSize))
+                .childChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(TrackerLimits.socketReceiveBufferSize))
+                .childChannelOption(.writeBufferWaterMark, value: .init(
+                    low: TrackerLimits.outboundBufferLowWaterMark, high: TrackerLimits.outboundBufferHighWaterMark))
+                .childChannelOption(.maxMessagesPerRead, value: 1)
+                .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: TrackerLimits.receiveBufferSize))
+                .bind(host: configuration.host, port: configuration.port) { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try connections.accept {
+                            // Raw reads: the connection's task splits lines (see `serve`).
+                            try TrackerConnections.Connection(
+                                wrappingChannelSynchronously: channel,
+                                configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2)))
+                        }
                     }
                 }
-            }
+        }
         let address = server.channel.localAddress!
         logger.notice("tracker listening", metadata: ["address": "\(address.displayString)"])
         onListening(address)
@@ -194,6 +202,34 @@ public struct TrackerServer: Service, CustomStringConvertible {
         for line in lines {
             buffer.writeString(line.line)
             buffer.writeInteger(UInt8(ascii: "\n"))
+        }
+    }
+}
+
+extension TrackerServer {
+    /// The tracker could not listen on its address: a sentence for people, as the peer says it.
+    public struct ListenError: Error, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public var underlying: any Error
+
+        /// Why, in a few words: "address already in use".
+        public var reason: String {
+            guard let error = underlying as? IOError else { return "\(underlying)" }
+            return String(cString: strerror(error.errnoCode)).lowercased()
+        }
+
+        public var description: String {
+            "cannot listen on \(host):\(port): \(reason) (another `ferry server`?); pass --host or --port"
+        }
+    }
+
+    /// Runs `bind`, turning its failure into a ``ListenError``.
+    static func listening<Listener>(on configuration: Configuration, _ bind: () async throws -> Listener) async throws -> Listener {
+        do {
+            return try await bind()
+        } catch {
+            throw ListenError(host: configuration.host, port: configuration.port, underlying: error)
         }
     }
 }

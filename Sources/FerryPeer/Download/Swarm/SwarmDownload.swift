@@ -22,10 +22,10 @@ import NIOCore
 ///
 /// **Partial holders and new holders.** While it runs, the tracker is asked who holds the file now
 /// (after ``firstRefresh``, the pause doubling up to ``longestRefresh`` while nothing new comes);
-/// holders not seen before join as sources (up to `maximumSources`). A holder still downloading the file (a partial holder) is asked with `HAVE`
-/// which chunks it has, every ``haveInterval``; the schedule gives its sources only those, rarest
-/// first. A partial holder that offers nothing new for ``partialPatience`` while its lanes idle, or
-/// whose `HAVE` fails twice in a row, is dropped.
+/// holders not seen before join as sources (up to `maximumSources`). A holder still downloading the
+/// file (a partial holder) is asked with `HAVE` which chunks it has, every ``haveInterval``; the
+/// schedule gives its sources only those, rarest first. A partial holder that offers nothing new for
+/// ``partialPatience`` while its lanes idle, or whose `HAVE` fails twice in a row, is dropped.
 final class SwarmDownload: Sendable {
     struct Source: Sendable, Equatable {
         var candidate: FailoverPlan.Candidate
