@@ -12,12 +12,13 @@ struct GetCommand: AsyncParsableCommand {
         abstract: "Download files once and exit: 0 if every file was downloaded and verified (or already there).",
         discussion: """
             With --json, one JSON object per name is printed, on its own line, as each name finishes:
-            {"name","status":"ok|not_found|failed|refused|skipped","bytes","sha256","peer","transport",
+            {"name","status":"ok|not_found|failed|refused|skipped|cancelled","bytes","sha256","peer","transport",
             "seconds","path","message","attempts":[{"peer","transport","bytes","error","message"}],
             "sources":[{"peer","transport","bytes","chunks","bad_chunks"}]}
             Exit status: 0 all names ok or skipped; 1 any other outcome (the tracker unreachable, closing the
             connection or silent for 10 s included); 64 bad usage; 130 stopped by SIGINT, 143 by SIGTERM
-            (every .part file is kept for a later resume; a second signal exits at once).
+            (each name still running ends "cancelled", its .part file kept for a later resume; a second
+            signal exits at once).
             """
     )
 
@@ -85,10 +86,14 @@ struct GetCommand: AsyncParsableCommand {
             if !outcomes.allSatisfy(\.succeeded) { throw ExitCode(1) }
         case .trackerUnavailable(let error):
             throw CommandFailure("\(error). Start one with `ferry server` or pass --server HOST[:PORT].")
-        case .interrupted, nil:
-            let status = signals.exitStatus ?? 130
-            if !json { terminal.write("stopped by a signal; partial downloads are kept as .part files for a later resume\n") }
-            throw ExitCode(status)
+        case .interrupted(let outcomes):
+            // Each name that was running has said "cancelled; … kept in NAME.part" itself.
+            if !json, outcomes.count < Set(names).count {
+                terminal.write("stopped by a signal; partial downloads are kept as .part files for a later resume\n")
+            }
+            throw ExitCode(signals.exitStatus ?? 130)
+        case nil:
+            throw ExitCode(signals.exitStatus ?? 130)
         }
     }
 }

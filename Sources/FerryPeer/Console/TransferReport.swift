@@ -33,6 +33,7 @@ public enum TransferReport {
         case .skipped: ("=", "36")
         case .notFound, .refused: ("✘", "33")
         case .failed: ("✘", "31")
+        case .cancelled: ("◼", "33")
         }
         let paint = { (text: String) in color ? "\u{1B}[\(tint)m\(text)\u{1B}[0m" : text }
         var line: String
@@ -42,6 +43,9 @@ public enum TransferReport {
             let rate = outcome.seconds >= 0.2 ? ", " + ByteCount.format(UInt64(Double(outcome.bytes) / outcome.seconds)) + "/s" : ""
             line = "\(paint(mark)) \(name) \(ByteCount.format(outcome.bytes)) from \(outcome.peer ?? "?") "
                 + "(\(outcome.transport?.rawValue ?? "?")) in \(format(outcome.seconds))\(rate), sha256 verified"
+        case .cancelled:
+            // The message starts with the status: "cancelled; 300.0 MiB of 1.0 GiB kept in …".
+            line = "\(paint(mark)) \(name) \(outcome.message ?? outcome.status.rawValue)"
         default:
             line = "\(paint(mark)) \(name) \(paint(outcome.status.rawValue)): \(outcome.message ?? "")"
         }

@@ -3,7 +3,7 @@ import FerryWire
 /// How one requested name ended. Encoded as one line of `ferry get --json`:
 ///
 /// ```
-/// {"name", "status": "ok|not_found|failed|refused|skipped", "bytes", "sha256", "peer": "IP:PORT",
+/// {"name", "status": "ok|not_found|failed|refused|skipped|cancelled", "bytes", "sha256", "peer": "IP:PORT",
 ///  "transport", "seconds", "path", "message", "attempts": [{"peer", "transport", "bytes", "error", "message"}],
 ///  "sources": [{"peer", "transport", "bytes", "chunks", "bad_chunks"}]}
 /// ```
@@ -19,6 +19,9 @@ public struct DownloadOutcome: Sendable, Equatable {
         case refused
         /// A file with the same SHA-256 is already there.
         case skipped
+        /// Stopped before it finished (Ctrl-C, SIGTERM, `quit`): never a holder's failure. What was
+        /// received and verified is kept in the part file for a later resume.
+        case cancelled
     }
 
     public struct AttemptRecord: Sendable, Equatable {

@@ -209,9 +209,19 @@ public final class Downloader: Sendable {
             outcome.attempts = plan.attempts.map(record)
             return finish(.failed, message)
         }
+        /// Stopped by the user: the attempt that was cut short is not a holder's failure, and the
+        /// part file stays for a resume.
+        func cancelled() -> DownloadOutcome {
+            outcome.attempts = plan.attempts.map(record)
+            return finish(.cancelled, Self.cancelledMessage(kept: part.length, of: chosen.size, in: part.path))
+        }
         while true {
             switch plan.nextAction() {
             case .fetch(let candidate, let offset):
+                if Task.isCancelled {
+                    if part.length == 0 { await part.discard() }
+                    return cancelled()
+                }
                 let peer = candidate.endpoint
                 if part.length != offset {
                     // The plan starts over: a suspect's bytes are never completed by another peer.
@@ -226,6 +236,10 @@ public final class Downloader: Sendable {
                 var result = await fetch(name, digest: chosen.digest, size: chosen.size, from: candidate, with: fetchers[candidate.transport]!,
                                          into: part, floor: floor, enforceFloor: plan.hasAlternative(to: candidate)) { received in
                     events(.progress(name: raw, received: offset + received, size: chosen.size))
+                }
+                if Task.isCancelled, result.error != nil {
+                    if part.length == 0 { await part.discard() }
+                    return cancelled()
                 }
                 // What the attempt counts is what reached the part file; a local failure overrides
                 // whatever the fetcher made of it (a disk-full error is not the peer's fault).
@@ -284,6 +298,13 @@ public final class Downloader: Sendable {
                               + (part.length > 0 ? "; \(counted(part.length, "byte")) kept in the part file for a later resume" : ""))
             }
         }
+    }
+
+    /// "cancelled; 300.0 MiB of 1.0 GiB kept in NAME.part; run the same command to resume".
+    /// "cancelled before anything arrived" when nothing was kept (the part file is then removed).
+    static func cancelledMessage(kept: UInt64, of size: UInt64, in path: String) -> String {
+        guard kept > 0 else { return "cancelled before anything arrived" }
+        return "cancelled; \(ByteCount.format(kept)) of \(ByteCount.format(size)) kept in \(path); run the same command to resume"
     }
 
     /// Gives a verified part file its final name (never replacing a file that appeared there

@@ -111,6 +111,14 @@ extension Downloader {
             return outcome
         }
         guard result.complete else {
+            if Task.isCancelled {
+                let verified = part.verifiedChunks ?? []
+                let bytes = verified.indices.reduce(UInt64(0)) { $0 + (verified[$1] ? tree.chunkLength(at: $1) : 0) }
+                if bytes == 0 { await part.discard() }
+                outcome.status = .cancelled
+                outcome.message = Self.cancelledMessage(kept: bytes, of: chosen.size, in: part.path)
+                return outcome
+            }
             let tried = Set(result.sources.map(\.candidate.holder)).count     // lanes of one holder count once
             outcome.status = .failed
             outcome.message = "every holder failed (\(tried) peer\(tried == 1 ? "" : "s"), tracker asked again)"

@@ -385,6 +385,9 @@ final class SwarmDownload: Sendable {
                     } else if stopped {
                         record.error = nil
                         record.message = "stopped: this holder was dropped"
+                    } else if Task.isCancelled, result.error != nil {
+                        record.error = nil          // the download was cancelled, not the peer's fault
+                        record.message = "stopped: the download was cancelled"
                     } else if let local = state.localFailure, !(result.error?.isLocal ?? false) {
                         record.error = nil          // stopped by us, not the peer's fault
                         record.message = "stopped: \(local.message)"
