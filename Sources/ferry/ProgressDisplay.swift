@@ -44,6 +44,8 @@ final class ProgressDisplay: Sendable {
                                                  sampleAt: now, sampleBytes: offset)
                 if !terminal.isInteractive {
                     emit("  \(quoted(name)) from \(peer) (\(transport.rawValue))" + (offset > 0 ? ", resuming at \(ByteCount.format(offset))" : ""), &state)
+                } else if offset > 0 {
+                    emit("  \(quoted(name)) resuming at \(ByteCount.format(offset)) from \(peer) (\(transport.rawValue))", &state)
                 }
                 draw(&state, now: now, force: true)
             case .progress(let name, let received, let size):
@@ -73,9 +75,13 @@ final class ProgressDisplay: Sendable {
                 }
                 // The first time sources are at work, a plain line says how many (none are, the
                 // moment a swarm starts).
-                if !terminal.isInteractive, !active.isEmpty, state.transfers[name]!.sources == nil {
-                    emit("  \(quoted(name)) from \(active.count) source\(active.count == 1 ? "" : "s")"
-                         + (received > 0 ? ", resuming with \(ByteCount.format(received)) verified" : ""), &state)
+                if !active.isEmpty, state.transfers[name]!.sources == nil {
+                    if !terminal.isInteractive {
+                        emit("  \(quoted(name)) from \(counted(active.count, "source"))"
+                             + (received > 0 ? ", resuming with \(ByteCount.format(received)) verified" : ""), &state)
+                    } else if received > 0 {
+                        emit("  \(quoted(name)) resuming with \(ByteCount.format(received)) verified", &state)
+                    }
                 }
                 if !active.isEmpty || state.transfers[name]!.sources != nil {
                     state.transfers[name]!.sources = active.count

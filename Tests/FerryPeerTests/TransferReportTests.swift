@@ -61,6 +61,21 @@ struct TransferReportTests {
                 == "\u{1B}[32m✔\u{1B}[0m \"file1.txt\" 3.0 MiB from 127.0.0.2:5555 (tcp) in 12 s, 247.7 KiB/s, sha256 verified")
     }
 
+    @Test("a resumed download's rate counts the bytes of this run only, and says what was already here")
+    func resumedRate() {
+        let attempt = DownloadOutcome.AttemptRecord(peer: "127.0.0.2:5555", transport: .tcp, bytes: 1 << 20, error: nil, message: nil)
+        #expect(TransferReport.resultText(Self.outcome(.ok, bytes: 3 << 20, seconds: 1.0, attempts: [attempt]), color: false)
+                == "✔ \"file1.txt\" 3.0 MiB from 127.0.0.2:5555 (tcp) in 1.0 s, 1.0 MiB/s, resumed with 2.0 MiB already here, sha256 verified")
+    }
+
+    @Test("one byte is a byte")
+    func oneByte() {
+        let results = [LookupResult(name: "a", outcome: .found([
+            HolderGroup(size: 1, digest: ContentDigest(hex: Self.hexA)!, holders: [Holder(host: "127.0.0.2", tcpPort: 5555, udpPort: 0)]),
+        ]))]
+        #expect(TransferReport.lookupText(results).hasPrefix("\"a\": 1 byte, sha256"))
+    }
+
     @Test("an instant download shows no rate")
     func okWithoutTime() {
         #expect(TransferReport.resultText(Self.outcome(.ok, seconds: 0), color: false)

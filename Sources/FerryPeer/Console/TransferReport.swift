@@ -11,7 +11,7 @@ public enum TransferReport {
             case .found(let groups):
                 for (index, group) in groups.enumerated() {
                     let version = groups.count > 1 ? " (version \(index + 1) of \(groups.count))" : ""
-                    lines.append("\(name): \(group.size) bytes, sha256 \(group.digest.hex)\(version)")
+                    lines.append("\(name): \(counted(group.size, "byte")), sha256 \(group.digest.hex)\(version)")
                     for holder in group.holders {
                         lines.append("    \(holder.description) tcp" + (holder.udpPort > 0 ? ", udp \(holder.udpPort)" : ""))
                     }
@@ -39,10 +39,14 @@ public enum TransferReport {
         var line: String
         switch outcome.status {
         case .ok:
-            // A rate over a few milliseconds says nothing; it is shown for transfers that took a while.
-            let rate = outcome.seconds >= 0.2 ? ", " + ByteCount.format(UInt64(Double(outcome.bytes) / outcome.seconds)) + "/s" : ""
+            // The rate is of this run's bytes: a resumed download does not count what was already
+            // here. A rate over a few milliseconds says nothing; it is shown for transfers that took a while.
+            let records = outcome.sourceRecords
+            let fetched = records.isEmpty ? outcome.bytes : records.reduce(UInt64(0)) { $0 + $1.bytes }
+            let rate = outcome.seconds >= 0.2 ? ", " + ByteCount.format(UInt64(Double(fetched) / outcome.seconds)) + "/s" : ""
+            let resumed = fetched < outcome.bytes ? ", resumed with \(ByteCount.format(outcome.bytes - fetched)) already here" : ""
             line = "\(paint(mark)) \(name) \(ByteCount.format(outcome.bytes)) from \(outcome.peer ?? "?") "
-                + "(\(outcome.transport?.rawValue ?? "?")) in \(format(outcome.seconds))\(rate), sha256 verified"
+                + "(\(outcome.transport?.rawValue ?? "?")) in \(format(outcome.seconds))\(rate)\(resumed), sha256 verified"
         case .cancelled:
             // The message starts with the status: "cancelled; 300.0 MiB of 1.0 GiB kept in …".
             line = "\(paint(mark)) \(name) \(outcome.message ?? outcome.status.rawValue)"
