@@ -123,9 +123,12 @@ public final class Downloader: Sendable {
         await withTaskGroup(of: DownloadOutcome.self) { group in
             var running = 0
             for raw in unique {
-                if running == configuration.maximumParallel, let done = await group.next() {
-                    outcomes[done.name] = done
-                    running -= 1
+                if running == configuration.maximumParallel {
+                    let next = await group.next()
+                    if let done = next {
+                        outcomes[done.name] = done
+                        running -= 1
+                    }
                 }
                 let lookup = lookups[raw]
                 let error = lookupError
@@ -172,7 +175,14 @@ public final class Downloader: Sendable {
         // An existing file: the same content counts as done; other content is never silently replaced.
         let finalPath = configuration.folder + "/" + name.rawValue
         if let existing = Share.lstatus(finalPath) {
-            if existing.isRegular, existing.size == chosen.size, await Self.digest(ofFileAt: finalPath) == chosen.digest {
+            let same: Bool
+            if existing.isRegular, existing.size == chosen.size {
+                let digest = await Self.digest(ofFileAt: finalPath)
+                same = digest == chosen.digest
+            } else {
+                same = false
+            }
+            if same {
                 outcome.bytes = chosen.size
                 outcome.path = finalPath
                 return finish(.skipped, "already here with the same SHA-256")
@@ -183,7 +193,11 @@ public final class Downloader: Sendable {
             }
         }
 
-        if let swarm = await downloadFromSwarm(name, group: chosen, outcome: outcome, events: events) {
+        // Awaits are statements of their own in this file: Swift 6.3 at -Onone sized async frames too
+        // small for awaits inside `if`/`guard`/`while` conditions (found by the address sanitizer as
+        // heap overflows in `downloadFromSwarm`).
+        let swarmOutcome = await downloadFromSwarm(name, group: chosen, outcome: outcome, events: events)
+        if let swarm = swarmOutcome {
             outcome = swarm
             return finish(swarm.status, swarm.message)
         }
@@ -323,7 +337,8 @@ public final class Downloader: Sendable {
             // A file appeared under the final name during the download: it is never replaced.
             outcome.peer = nil
             outcome.transport = nil
-            if await Self.digest(ofFileAt: finalPath) == digest {
+            let there = await Self.digest(ofFileAt: finalPath)
+            if there == digest {
                 await part.discard()
                 outcome.bytes = size
                 return (.skipped, "the same file appeared at \(finalPath) during the download")
@@ -375,7 +390,7 @@ public final class Downloader: Sendable {
                 }
             }
             var verdict: (received: UInt64, floor: UInt64)?
-            while let ending = await group.next() {
+            for await ending in group {
                 switch ending {
                 case .fetched(var result):
                     group.cancelAll()

@@ -29,7 +29,8 @@ extension Downloader {
         var outcome = start
         let raw = name.rawValue
         let candidates = swarmCandidates(chosen)
-        guard let tree = await pieceLayer(name, group: chosen, root: root, candidates: candidates) else {
+        let layer = await pieceLayer(name, group: chosen, root: root, candidates: candidates)
+        guard let tree = layer else {
             logger.info("no holder served a piece layer matching the root; fetching from one holder at a time", metadata: ["file": "\(raw)"])
             return nil
         }
@@ -50,26 +51,12 @@ extension Downloader {
                           metadata: ["file": "\(raw)", "chunks": "\(part.unverifiedChunks)"])
         }
         // A peer serves the chunks it verified while it downloads (a partial holder), and the whole
-        // file until its share has it, when it lands in the shared folder.
-        // (No `defer` here: Swift 6.3 at -Onone sized this function's async frame too small with one,
-        // found by the address sanitizer as a heap overflow.)
+        // file until its share has it, when it lands in the shared folder. Every return from here on
+        // goes through `releasing`. (No `defer`, and no helper function around the rest: with either,
+        // Swift 6.3 at -Onone sized this function's async frame too small, found by the address
+        // sanitizer as heap overflows on the early returns.)
         let registration = partials?.begin(SharedFileEntry(name: name, size: chosen.size, digest: chosen.digest, root: root),
                                            tree: tree, path: part.path, verified: part.verifiedChunks)
-        let finished = await fetchChunks(name, group: chosen, root: root, tree: tree, part: part, candidates: candidates,
-                                         registration: registration, outcome: outcome, events: events)
-        if let registration, let partials {
-            partials.finish(registration, finalPath: share != nil && finished.status == .ok ? finished.path : nil)
-        }
-        return finished
-    }
-
-    /// The swarm download proper, into an open part file: every chunk, then the whole file's check
-    /// and its final name.
-    private func fetchChunks(_ name: SharedFileName, group chosen: HolderGroup, root: ContentDigest, tree: MerkleTree,
-                             part: PartFile, candidates: [FailoverPlan.Candidate], registration: PartialShares.Token?,
-                             outcome start: DownloadOutcome, events: @escaping @Sendable (DownloadEvent) -> Void) async -> DownloadOutcome {
-        var outcome = start
-        let raw = name.rawValue
         let verifiedBefore = part.verifiedChunks?.filter { $0 }.count ?? 0
         if verifiedBefore > 0 {
             logger.info("resuming", metadata: ["file": "\(raw)", "chunks": "\(verifiedBefore) of \(tree.chunkCount)"])
@@ -108,23 +95,22 @@ extension Downloader {
         if let local = result.localFailure {
             outcome.status = .failed
             outcome.message = local.message + "; \(kept) of \(tree.chunkCount) chunks verified and kept in \(part.path)"
-            return outcome
+            return releasing(registration, outcome)
         }
         guard result.complete else {
             if Task.isCancelled {
-                let verified = part.verifiedChunks ?? []
-                let bytes = verified.indices.reduce(UInt64(0)) { $0 + (verified[$1] ? tree.chunkLength(at: $1) : 0) }
+                let bytes = Self.verifiedBytes(of: part, tree: tree)
                 if bytes == 0 { await part.discard() }
                 outcome.status = .cancelled
                 outcome.message = Self.cancelledMessage(kept: bytes, of: chosen.size, in: part.path)
-                return outcome
+                return releasing(registration, outcome)
             }
             let tried = Set(result.sources.map(\.candidate.holder)).count     // lanes of one holder count once
             outcome.status = .failed
             outcome.message = "every holder failed (\(tried) peer\(tried == 1 ? "" : "s"), tracker asked again)"
                 + (kept > 0 ? "; \(kept) of \(tree.chunkCount) chunks verified and kept in \(part.path) for a later resume" : "")
             if kept == 0 { await part.discard() }
-            return outcome
+            return releasing(registration, outcome)
         }
 
         // Every chunk matched the layer; the whole file's SHA-256, computed as the verified prefix
@@ -135,7 +121,7 @@ extension Downloader {
         } catch {
             outcome.status = .failed
             outcome.message = error.message
-            return outcome
+            return releasing(registration, outcome)
         }
         guard digest == chosen.digest else {
             await part.discard()
@@ -143,7 +129,7 @@ extension Downloader {
             outcome.message = "every chunk matched the root \(root.shortHex)… when it arrived, but the file does not match the announced "
                 + "SHA-256 \(chosen.digest.shortHex)…: the part file was changed on disk during the download, or the root announced "
                 + "with it belongs to other content; discarded"
-            return outcome
+            return releasing(registration, outcome)
         }
         let best = sources.max { $0.bytes < $1.bytes }
         outcome.peer = best?.peer
@@ -151,6 +137,21 @@ extension Downloader {
         let (status, message) = await commit(part, tree: tree, digest: digest, size: chosen.size, into: &outcome)
         outcome.status = status
         outcome.message = message
+        return releasing(registration, outcome)
+    }
+
+    /// The bytes of the chunks `part` has verified.
+    static func verifiedBytes(of part: PartFile, tree: MerkleTree) -> UInt64 {
+        let verified = part.verifiedChunks ?? []
+        return verified.indices.reduce(UInt64(0)) { $0 + (verified[$1] ? tree.chunkLength(at: $1) : 0) }
+    }
+
+    /// Ends a download's registration as a partial holder (see ``PartialShares/finish(_:finalPath:)``)
+    /// and returns its outcome.
+    private func releasing(_ registration: PartialShares.Token?, _ outcome: DownloadOutcome) -> DownloadOutcome {
+        if let registration, let partials {
+            partials.finish(registration, finalPath: share != nil && outcome.status == .ok ? outcome.path : nil)
+        }
         return outcome
     }
 
