@@ -63,16 +63,14 @@ public enum FileReplyHeader: Hashable, Sendable {
 
     /// Parses the reply line (without its `\n`); throws when it follows no known form.
     public init(parsing line: String) throws(FileProtocolError) {
-        guard let reply = TrackerReplyLine(parsing: line), reply.isFinal else {
-            throw FileProtocolError(.malformed, "peer sent a reply without a status code")
-        }
-        guard reply.status.code == FileStatus.ok.code else {
-            // The peer's text is shown to the user and may be echoed: no control characters (a `\r`
-            // at its end would not even survive re-encoding; found by FuzzFileRequest).
-            self = .refused(FileProtocolError(FileStatus(code: reply.status.code), TrackerReplyLine.printable(reply.text)))
+        let text: String
+        switch try FileProtocolError.okText(ofReply: line) {
+        case .success(let ok): text = ok
+        case .failure(let refusal):
+            self = .refused(refusal)
             return
         }
-        var scanner = LineScanner(reply.text)
+        var scanner = LineScanner(text)
         do {
             let size = try scanner.number("size")
             guard let hex = scanner.word(), let digest = ContentDigest(hex: hex) else {

@@ -68,3 +68,19 @@ public struct FileProtocolError: Error, Sendable, Hashable, CustomStringConverti
 
     public var description: String { line }
 }
+
+extension FileProtocolError {
+    /// The first line of a file server's reply, as every reply reader takes it: the text after `200`,
+    /// or the refusal it carries (a failure, not thrown). Throws when the line has no status code.
+    /// A refusal's text is shown to the user and may be echoed, so it loses its control characters
+    /// (a `\r` at its end would not even survive re-encoding; found by FuzzFileRequest).
+    static func okText(ofReply line: String) throws(FileProtocolError) -> Result<String, FileProtocolError> {
+        guard let reply = TrackerReplyLine(parsing: line), reply.isFinal else {
+            throw FileProtocolError(.malformed, "peer sent a reply without a status code")
+        }
+        guard reply.status.code == FileStatus.ok.code else {
+            return .failure(FileProtocolError(FileStatus(code: reply.status.code), TrackerReplyLine.printable(reply.text)))
+        }
+        return .success(reply.text)
+    }
+}

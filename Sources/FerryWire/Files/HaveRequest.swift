@@ -17,20 +17,8 @@ public struct HaveRequest: Hashable, Sendable {
 
     /// Parses a request line (without its `\n`) that starts with `HAVE`.
     public init(parsing line: String) throws(FileProtocolError) {
-        var scanner = LineScanner(line)
-        guard let verb = scanner.word(), verb.uppercased() == "HAVE" else {
-            throw FileProtocolError(.malformed, "expected HAVE <sha256> <name>")
-        }
-        do {
-            guard let hex = scanner.word(), let digest = ContentDigest(hex: hex) else {
-                throw SyntaxError("sha256 must be 64 hexadecimal digits")
-            }
-            self.init(name: try FileServerRequest.validName(scanner.name()), digest: digest)
-        } catch let error as FileProtocolError {
-            throw error
-        } catch {
-            throw FileProtocolError(.malformed, "HAVE: \(error)")
-        }
+        let (name, digest) = try FileServerRequest.digestAndName(of: line, verb: "HAVE")
+        self.init(name: name, digest: digest)
     }
 
     /// The request line, without `\n`.
@@ -60,14 +48,14 @@ public enum HaveReplyHeader: Hashable, Sendable {
 
     /// Parses the reply line (without its `\n`); throws when it follows no known form or breaks a rule.
     public init(parsing line: String) throws(FileProtocolError) {
-        guard let reply = TrackerReplyLine(parsing: line), reply.isFinal else {
-            throw FileProtocolError(.malformed, "peer sent a reply without a status code")
-        }
-        guard reply.status.code == FileStatus.ok.code else {
-            self = .refused(FileProtocolError(FileStatus(code: reply.status.code), TrackerReplyLine.printable(reply.text)))
+        let text: String
+        switch try FileProtocolError.okText(ofReply: line) {
+        case .success(let ok): text = ok
+        case .failure(let refusal):
+            self = .refused(refusal)
             return
         }
-        var scanner = LineScanner(reply.text)
+        var scanner = LineScanner(text)
         do {
             let size = try scanner.number("size")
             guard let hex = scanner.word(), let digest = ContentDigest(hex: hex) else {

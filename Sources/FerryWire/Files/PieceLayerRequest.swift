@@ -17,20 +17,8 @@ public struct PieceLayerRequest: Hashable, Sendable {
 
     /// Parses a request line (without its `\n`) that starts with `LAYER`.
     public init(parsing line: String) throws(FileProtocolError) {
-        var scanner = LineScanner(line)
-        guard let verb = scanner.word(), verb.uppercased() == "LAYER" else {
-            throw FileProtocolError(.malformed, "expected LAYER <sha256> <name>")
-        }
-        do {
-            guard let hex = scanner.word(), let digest = ContentDigest(hex: hex) else {
-                throw SyntaxError("sha256 must be 64 hexadecimal digits")
-            }
-            self.init(name: try FileServerRequest.validName(scanner.name()), digest: digest)
-        } catch let error as FileProtocolError {
-            throw error
-        } catch {
-            throw FileProtocolError(.malformed, "LAYER: \(error)")
-        }
+        let (name, digest) = try FileServerRequest.digestAndName(of: line, verb: "LAYER")
+        self.init(name: name, digest: digest)
     }
 
     /// The request line, without `\n`.
@@ -52,6 +40,25 @@ public enum FileServerRequest: Hashable, Sendable {
         case "LAYER": self = .layer(try PieceLayerRequest(parsing: line))
         case "HAVE": self = .have(try HaveRequest(parsing: line))
         default: self = .get(try FileRequest(parsing: line))     // its error names GET, the usual request
+        }
+    }
+
+    /// Reads `<verb> <sha256> <name>`, the shape of `LAYER` and `HAVE`: `400` for a bad line, `403` for
+    /// a name that breaks the name rule.
+    static func digestAndName(of line: String, verb: String) throws(FileProtocolError) -> (SharedFileName, ContentDigest) {
+        var scanner = LineScanner(line)
+        guard let word = scanner.word(), word.uppercased() == verb else {
+            throw FileProtocolError(.malformed, "expected \(verb) <sha256> <name>")
+        }
+        do {
+            guard let hex = scanner.word(), let digest = ContentDigest(hex: hex) else {
+                throw SyntaxError("sha256 must be 64 hexadecimal digits")
+            }
+            return (try validName(scanner.name()), digest)
+        } catch let error as FileProtocolError {
+            throw error
+        } catch {
+            throw FileProtocolError(.malformed, "\(verb): \(error)")
         }
     }
 
@@ -94,14 +101,14 @@ public enum PieceLayerReplyHeader: Hashable, Sendable {
 
     /// Parses the reply line (without its `\n`); throws when it follows no known form or breaks a rule.
     public init(parsing line: String) throws(FileProtocolError) {
-        guard let reply = TrackerReplyLine(parsing: line), reply.isFinal else {
-            throw FileProtocolError(.malformed, "peer sent a reply without a status code")
-        }
-        guard reply.status.code == FileStatus.ok.code else {
-            self = .refused(FileProtocolError(FileStatus(code: reply.status.code), reply.text))
+        let text: String
+        switch try FileProtocolError.okText(ofReply: line) {
+        case .success(let ok): text = ok
+        case .failure(let refusal):
+            self = .refused(refusal)
             return
         }
-        var scanner = LineScanner(reply.text)
+        var scanner = LineScanner(text)
         do {
             let size = try scanner.number("size")
             guard let hex = scanner.word(), let digest = ContentDigest(hex: hex) else {
