@@ -99,6 +99,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The tracker's load generator (bench/tracker.sh runs it beside opentracker and wrk), and the
+        // epoll(7) header it drives its sockets with.
+        .target(name: "CEpoll", path: "Benchmarks/CEpoll"),
+        .executableTarget(
+            name: "ferry-tracker-load",
+            dependencies: [
+                "CEpoll",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Benchmarks/TrackerLoad",
+            swiftSettings: strict
+        ),
         // What every test target shares: seeded randomness, temporary folders, sizes under sanitizers.
         .target(
             name: "FerryTestSupport",

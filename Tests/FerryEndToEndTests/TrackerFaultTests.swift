@@ -64,6 +64,13 @@ extension EndToEndTests {
             await tracker.stop()
             let finished = try #require(ran, "hung: the tracker \(fault)")
             #expect(finished.failure == nil, "\(finished)")
+            // A reset can also reach the client while it connects (the tracker resets as soon as it
+            // accepts): then the whole run ends as "cannot reach the tracker", with the reset as the
+            // reason. Seen once in five runs on 2 cores.
+            if fault == .reset, case .trackerUnavailable(let reason) = download.result {
+                #expect("\(reason)".contains("reset"), "\(reason)")
+                return
+            }
             guard case .finished(let outcomes) = download.result else {
                 Issue.record("expected finished outcomes, got \(String(describing: download.result))")
                 return

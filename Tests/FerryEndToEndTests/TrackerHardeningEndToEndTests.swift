@@ -244,7 +244,7 @@ extension EndToEndTests {
             #expect(final.answered >= 500)
             #expect(final.cut == 0, "a reply was cut in the middle")
             #expect(!tracker.log.contains { $0.contains("storage failed") }, "\(tracker.log.filter { $0.contains("storage failed") })")
-            #expect(tracker.server.statistics == .init(connections: 0, addresses: 0, unserved: 0, endpoints: 0, pendingUpdateBytes: 0))
+            #expect(tracker.server.statistics == .init(connections: 0, addresses: 0, endpoints: 0, pendingUpdateBytes: 0))
         }
 
         @Test("a second signal during a shutdown that cannot finish stops at once")
@@ -416,10 +416,10 @@ extension EndToEndTests {
                 clients.append(client)
             }
             let entryCost = "half.txt".utf8.count + TrackerLimits.pendingUpdateEntryOverhead
-            let held = TrackerServer.Statistics(connections: 50, addresses: 1, unserved: 0, endpoints: 50, pendingUpdateBytes: 50 * entryCost)
+            let held = TrackerServer.Statistics(connections: 50, addresses: 1, endpoints: 50, pendingUpdateBytes: 50 * entryCost)
             #expect(await eventually { tracker.server.statistics == held })
             for client in clients { await client.close() }
-            let zero = TrackerServer.Statistics(connections: 0, addresses: 0, unserved: 0, endpoints: 0, pendingUpdateBytes: 0)
+            let zero = TrackerServer.Statistics(connections: 0, addresses: 0, endpoints: 0, pendingUpdateBytes: 0)
             #expect(await eventually { tracker.server.statistics == zero })
             tracker.sendSignal()
             try await tracker.run.value

@@ -4,7 +4,22 @@ import FerryWire
 import Foundation
 import Testing
 
-@Suite("SQLiteTrackerStore: the index in SQLite")
+/// The two implementations of the index that the same cases hold to.
+enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case sqlite
+    case memory
+
+    func make() throws -> any TrackerStore {
+        switch self {
+        case .sqlite: try SQLiteTrackerStore(path: ":memory:")
+        case .memory: MemoryTrackerIndex()
+        }
+    }
+
+    var testDescription: String { rawValue }
+}
+
+@Suite("TrackerStore: the index in SQLite and in memory, held to the same cases")
 struct SQLiteTrackerStoreTests {
     static func memory() throws -> SQLiteTrackerStore { try SQLiteTrackerStore(path: ":memory:") }
 
@@ -12,9 +27,9 @@ struct SQLiteTrackerStoreTests {
         rows.map { "\($0.name.rawValue)@\($0.holder.host):\($0.holder.tcpPort)/\($0.holder.udpPort) \($0.size)" }
     }
 
-    @Test("each registration is a new peer")
-    func registration() async throws {
-        let store = try Self.memory()
+    @Test("each registration is a new peer", arguments: StoreKind.allCases)
+    func registration(_ kind: StoreKind) async throws {
+        let store = try kind.make()
         let a = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
         let b = try await store.registerPeer(host: "10.0.0.2", tcpPort: 5555, udpPort: 0)
         let c = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5556, udpPort: 0)
@@ -22,9 +37,9 @@ struct SQLiteTrackerStoreTests {
         #expect(a.description == "peer#\(a.rawValue)")
     }
 
-    @Test("shared files are found for live peers, in the order the peers connected")
-    func holderRows() async throws {
-        let store = try Self.memory()
+    @Test("shared files are found for live peers, in the order the peers connected", arguments: StoreKind.allCases)
+    func holderRows(_ kind: StoreKind) async throws {
+        let store = try kind.make()
         let a = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 5556)
         let b = try await store.registerPeer(host: "::1", tcpPort: 6000, udpPort: 0)
         try await store.replaceShare(of: b, with: [entry("x", 1), entry("y", 2)])
@@ -34,9 +49,9 @@ struct SQLiteTrackerStoreTests {
         #expect(try await store.holderRows(for: []).isEmpty)
     }
 
-    @Test("rows carry the digest and size exactly, up to Int64.max")
-    func exactValues() async throws {
-        let store = try Self.memory()
+    @Test("rows carry the digest and size exactly, up to Int64.max", arguments: StoreKind.allCases)
+    func exactValues(_ kind: StoreKind) async throws {
+        let store = try kind.make()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 1, udpPort: 65535)
         let big = SharedFileEntry(name: fileName("big"), size: UInt64(Int64.max), digest: digestC)
         try await store.replaceShare(of: peer, with: [big])
@@ -46,9 +61,9 @@ struct SQLiteTrackerStoreTests {
         #expect(row.holder == Holder(host: "10.0.0.1", tcpPort: 1, udpPort: 65535))
     }
 
-    @Test("replaceShare replaces everything the peer shared")
-    func replaceShare() async throws {
-        let store = try Self.memory()
+    @Test("replaceShare replaces everything the peer shared", arguments: StoreKind.allCases)
+    func replaceShare(_ kind: StoreKind) async throws {
+        let store = try kind.make()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
         try await store.replaceShare(of: peer, with: [entry("old1"), entry("old2")])
         try await store.replaceShare(of: peer, with: [entry("old2", 99, digestB), entry("new")])
@@ -59,9 +74,9 @@ struct SQLiteTrackerStoreTests {
         #expect(try await store.holderRows(for: [fileName("new")]).isEmpty)
     }
 
-    @Test("addFile says whether the name is new and replaces the content")
-    func addFile() async throws {
-        let store = try Self.memory()
+    @Test("addFile says whether the name is new and replaces the content", arguments: StoreKind.allCases)
+    func addFile(_ kind: StoreKind) async throws {
+        let store = try kind.make()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
         #expect(try await store.addFile(entry("a", 1, digestA), to: peer))
         #expect(try await !store.addFile(entry("a", 2, digestB), to: peer))
@@ -71,9 +86,9 @@ struct SQLiteTrackerStoreTests {
         #expect(rows.first?.digest == digestB)
     }
 
-    @Test("removeFile says whether the peer shared the name")
-    func removeFile() async throws {
-        let store = try Self.memory()
+    @Test("removeFile says whether the peer shared the name", arguments: StoreKind.allCases)
+    func removeFile(_ kind: StoreKind) async throws {
+        let store = try kind.make()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
         let other = try await store.registerPeer(host: "10.0.0.2", tcpPort: 5555, udpPort: 0)
         try await store.replaceShare(of: peer, with: [entry("a")])
@@ -84,9 +99,9 @@ struct SQLiteTrackerStoreTests {
         #expect(Self.holders(try await store.holderRows(for: [fileName("a")])) == ["a@10.0.0.2:5555/0 12"])
     }
 
-    @Test("an unregistered peer's files leave lookups at once")
-    func unregister() async throws {
-        let store = try Self.memory()
+    @Test("an unregistered peer's files leave lookups at once", arguments: StoreKind.allCases)
+    func unregister(_ kind: StoreKind) async throws {
+        let store = try kind.make()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
         try await store.replaceShare(of: peer, with: [entry("a")])
         try await store.unregisterPeer(peer)
@@ -95,9 +110,9 @@ struct SQLiteTrackerStoreTests {
         try await store.unregisterPeer(peer)       // twice is harmless
     }
 
-    @Test("a peer that registers again from the same address and port supersedes its old session")
-    func supersede() async throws {
-        let store = try Self.memory()
+    @Test("a peer that registers again from the same address and port supersedes its old session", arguments: StoreKind.allCases)
+    func supersede(_ kind: StoreKind) async throws {
+        let store = try kind.make()
         let old = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
         try await store.replaceShare(of: old, with: [entry("old")])
         let otherPort = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5556, udpPort: 0)
@@ -111,9 +126,9 @@ struct SQLiteTrackerStoreTests {
                 == ["old@10.0.0.1:5556/0 12", "old@10.0.0.2:5555/0 12"])
     }
 
-    @Test("markAllPeersOffline empties the index")
-    func markAllOffline() async throws {
-        let store = try Self.memory()
+    @Test("markAllPeersOffline empties the index", arguments: StoreKind.allCases)
+    func markAllOffline(_ kind: StoreKind) async throws {
+        let store = try kind.make()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
         try await store.replaceShare(of: peer, with: [entry("a")])
         try await store.markAllPeersOffline()
@@ -123,7 +138,7 @@ struct SQLiteTrackerStoreTests {
         #expect(try await store.holderRows(for: [fileName("a")]).count == 1)
     }
 
-    @Test("names are stored byte for byte: quotes, Unicode, and NFC and NFD forms kept apart")
+    @Test("SQLite stores names byte for byte: quotes, Unicode, and NFC and NFD forms kept apart")
     func namesVerbatim() async throws {
         let store = try Self.memory()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
@@ -137,12 +152,12 @@ struct SQLiteTrackerStoreTests {
 
     // MARK: LIST
 
-    static func listed(_ store: SQLiteTrackerStore, _ pattern: String?, limit: Int = 100) async throws -> [String] {
+    static func listed(_ store: any TrackerStore, _ pattern: String?, limit: Int = 100) async throws -> [String] {
         try await store.list(matching: ListPattern(pattern), limit: limit).map { "\($0.name) \($0.size) \($0.holderCount)" }
     }
 
-    static func populated() async throws -> SQLiteTrackerStore {
-        let store = try memory()
+    static func populated(_ kind: StoreKind) async throws -> any TrackerStore {
+        let store = try kind.make()
         let a = try await store.registerPeer(host: "10.0.0.1", tcpPort: 1, udpPort: 0)
         let b = try await store.registerPeer(host: "10.0.0.2", tcpPort: 1, udpPort: 0)
         let c = try await store.registerPeer(host: "10.0.0.3", tcpPort: 1, udpPort: 0)
@@ -155,9 +170,9 @@ struct SQLiteTrackerStoreTests {
         return store
     }
 
-    @Test("LIST of everything groups by content, sorted by name then holders")
-    func listEverything() async throws {
-        let store = try await Self.populated()
+    @Test("LIST of everything groups by content, sorted by name then holders", arguments: StoreKind.allCases)
+    func listEverything(_ kind: StoreKind) async throws {
+        let store = try await Self.populated(kind)
         #expect(try await Self.listed(store, nil) == [
             "50%_off.pdf 3 1", "50x-off.pdf 5 1", "a.TXT 2 2", "b.txt 1 2", "b.txt 9 1", "c.md 4 1",
         ])
@@ -175,21 +190,22 @@ struct SQLiteTrackerStoreTests {
         ("nothing", []),
     ]
 
-    @Test("LIST filters by glob or substring with %, _ and \\ taken literally", arguments: listPatterns)
-    func listFiltered(_ pattern: String?, _ names: [String]) async throws {
-        let store = try await Self.populated()
+    @Test("LIST filters by glob or substring with %, _ and \\ taken literally", arguments: StoreKind.allCases, listPatterns)
+    func listFiltered(_ kind: StoreKind, _ case: (pattern: String?, names: [String])) async throws {
+        let (pattern, names) = `case`
+        let store = try await Self.populated(kind)
         #expect(try await store.list(matching: ListPattern(pattern), limit: 100).map(\.name) == names)
     }
 
-    @Test("LIST returns at most the limit")
-    func listLimit() async throws {
-        let store = try await Self.populated()
+    @Test("LIST returns at most the limit", arguments: StoreKind.allCases)
+    func listLimit(_ kind: StoreKind) async throws {
+        let store = try await Self.populated(kind)
         #expect(try await Self.listed(store, nil, limit: 2) == ["50%_off.pdf 3 1", "50x-off.pdf 5 1"])
     }
 
-    @Test("SQL LIKE and ListPattern.matches agree on ASCII and simple Unicode names")
-    func likeAgreesWithMatches() async throws {
-        let store = try Self.memory()
+    @Test("LIST (SQL LIKE, or the index's scan) and ListPattern.matches agree on ASCII and simple Unicode names", arguments: StoreKind.allCases)
+    func likeAgreesWithMatches(_ kind: StoreKind) async throws {
+        let store = try kind.make()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 1, udpPort: 0)
         let names = ["a.txt", "A.TXT", "ab", "a_b", "a%b", "x\"y", "日本.txt", "é.txt", "É.TXT", "read me", "a.b.c", "..."]
         try await store.replaceShare(of: peer, with: names.map { entry($0) })
@@ -245,9 +261,9 @@ struct SQLiteTrackerStoreTests {
         #expect(throws: (any Error).self) { try SQLiteTrackerStore(path: folder.path + "/missing/dir/tracker.sqlite") }
     }
 
-    @Test("many connections may use the store at once")
-    func concurrentUse() async throws {
-        let store = try Self.memory()
+    @Test("many connections may use the store at once", arguments: StoreKind.allCases)
+    func concurrentUse(_ kind: StoreKind) async throws {
+        let store = try kind.make()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<20 {
                 group.addTask {

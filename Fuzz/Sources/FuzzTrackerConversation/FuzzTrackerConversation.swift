@@ -4,7 +4,8 @@ import FerryWire
 import FuzzSupport
 import Logging
 
-/// Two tracker connections from one address, driven line by line against one in-memory SQLite store:
+/// Two tracker connections from one address, driven line by line against one in-memory SQLite store
+/// (the second as the server drives it, with `handleDirectly` first):
 /// framing, the request parser, the conversation's state (HELLO, UPDATE with its FILE lines, ADD,
 /// REMOVE, SEND, LIST) and the store's queries. Whatever the bytes: no crash, every reply is one wire
 /// line that the client's parser accepts, every reply ends with a final line, and the replies to SEND
@@ -69,7 +70,14 @@ func run(_ script: [(connection: Int, frame: LineFrame)], store: SQLiteTrackerSt
     ]
     var closed = [false, false]
     for (connection, frame) in script where !closed[connection] {
-        let response = await conversations[connection].handle(frame)
+        // The second connection is driven as the server drives one: the lines an UPDATE takes
+        // without the store first (`handleDirectly`), the rest through `handle`.
+        var response: TrackerConversation.Response?
+        if connection == 1, case .handled(let direct) = conversations[1].handleDirectly(frame) {
+            response = direct
+        } else {
+            response = await conversations[connection].handle(frame)
+        }
         guard let response else { continue }
         fuzzCheck(!response.lines.isEmpty, "an empty response to \(frame)")
         check(response, to: frame)

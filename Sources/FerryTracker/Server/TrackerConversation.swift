@@ -77,6 +77,19 @@ public struct TrackerConversation: Sendable {
     /// `true` once the connection said `HELLO`: it is then held to the heartbeat timeout.
     public var isRegistered: Bool { peer != nil }
 
+    /// No `UPDATE` is under way: a `SEND` or `PING` now would be answered as ``lookupResponse(for:rows:)``
+    /// and ``pong`` answer it, without this conversation (the server does so on its event loop).
+    public var answersLookupsDirectly: Bool { pendingUpdate == nil && fileLinesToSkip == 0 }
+
+    /// The reply to `SEND names`, given the index's rows for the valid names among them.
+    public static func lookupResponse(for names: [String], rows: [HolderRow]) -> Response {
+        let results = HolderGrouping.results(for: names, rows: rows)
+        return Response(results.flatMap(\.replyLines) + [TrackerReplyLine(status: .ok, isFinal: true, text: "SEND \(results.count)")])
+    }
+
+    /// The reply to `PING`.
+    public static let pong = Response.final(.ok, "PONG")
+
     /// Handles one frame from the connection.
     public mutating func handle(_ frame: LineFrame) async -> Response? {
         switch frame {
@@ -130,23 +143,7 @@ public struct TrackerConversation: Sendable {
                 return abortingUpdate(.error(.init(
                     .outOfSequence, "UPDATE aborted: \(missing) more FILE lines were expected; nothing changed")))
             }
-            pendingUpdate!.received += 1
-            let cost = entry.name.rawValue.utf8.count + TrackerLimits.pendingUpdateEntryOverhead
-                + (entry.root == nil ? 0 : TrackerLimits.pendingUpdateRootOverhead)
-            guard pendingUpdate!.bytes + cost <= maximumPendingUpdateBytes else {
-                return abortingUpdate(.error(.init(
-                    .tooMany, "UPDATE aborted: its FILE lines hold over \(maximumPendingUpdateBytes) bytes; nothing changed")))
-            }
-            guard updateBudget.take(cost) else {
-                return abortingUpdate(.error(.init(
-                    .tooMany, "UPDATE aborted: the tracker holds too many pending updates; nothing changed, try again later")))
-            }
-            pendingUpdate!.bytes += cost
-            if pendingUpdate!.files.updateValue(entry, forKey: entry.name) != nil {
-                note(refused: TrackerReplyLine(
-                    status: .malformed, isFinal: false,
-                    text: "duplicate name \(LineScanner.quote(entry.name.rawValue)) in this UPDATE; the last FILE line for it counts"))
-            }
+            if let abort = receive(entry) { return abort }
             return try await completeUpdateIfDone()
         }
 
@@ -206,10 +203,8 @@ public struct TrackerConversation: Sendable {
             return .final(.ok, "REMOVED \(LineScanner.quote(name.rawValue))")
 
         case .send(let names):
-            let valid = names.compactMap(SharedFileName.init)
-            let rows = try await store.holderRows(for: valid)
-            let results = HolderGrouping.results(for: names, rows: rows)
-            return Response(results.flatMap(\.replyLines) + [TrackerReplyLine(status: .ok, isFinal: true, text: "SEND \(results.count)")])
+            let rows = try await store.holderRows(for: names.compactMap(SharedFileName.init))
+            return Self.lookupResponse(for: names, rows: rows)
 
         case .list(let pattern):
             let limit = TrackerLimits.maximumListEntries
@@ -219,7 +214,7 @@ public struct TrackerConversation: Sendable {
             return Response(shown.map(\.replyLine) + [TrackerReplyLine(status: .ok, isFinal: true, text: "LIST \(shown.count)\(suffix)")])
 
         case .ping:
-            return .final(.ok, "PONG")
+            return Self.pong
 
         case .help:
             return Response(Self.helpText.map { TrackerReplyLine(status: .help, isFinal: false, text: $0) }
@@ -227,6 +222,62 @@ public struct TrackerConversation: Sendable {
 
         case .quit:
             return .final(.ok, "BYE", close: true)
+        }
+    }
+
+    /// Takes one `FILE` line of the pending update into it; returns the abort, if it aborts.
+    private mutating func receive(_ entry: SharedFileEntry) -> Response? {
+        pendingUpdate!.received += 1
+        let cost = entry.name.rawValue.utf8.count + TrackerLimits.pendingUpdateEntryOverhead
+            + (entry.root == nil ? 0 : TrackerLimits.pendingUpdateRootOverhead)
+        guard pendingUpdate!.bytes + cost <= maximumPendingUpdateBytes else {
+            return abortingUpdate(.error(.init(
+                .tooMany, "UPDATE aborted: its FILE lines hold over \(maximumPendingUpdateBytes) bytes; nothing changed")))
+        }
+        guard updateBudget.take(cost) else {
+            return abortingUpdate(.error(.init(
+                .tooMany, "UPDATE aborted: the tracker holds too many pending updates; nothing changed, try again later")))
+        }
+        pendingUpdate!.bytes += cost
+        if pendingUpdate!.files.updateValue(entry, forKey: entry.name) != nil {
+            note(refused: TrackerReplyLine(
+                status: .malformed, isFinal: false,
+                text: "duplicate name \(LineScanner.quote(entry.name.rawValue)) in this UPDATE; the last FILE line for it counts"))
+        }
+        return nil
+    }
+
+    /// What ``handleDirectly(_:)`` did with a frame.
+    public enum DirectOutcome: Sendable, Equatable {
+        /// Handled; the reply, if the frame gets one.
+        case handled(Response?)
+        /// The frame needs ``handle(_:)`` (it may change the index).
+        case needsTurn
+    }
+
+    /// Handles, without the store, a line that an `UPDATE` under way takes: a `FILE` line that is not
+    /// the last (good, refused or over a limit), or a line left over from an aborted update. The
+    /// server calls it on its event loop, so that an update of 100,000 files takes one turn, not one
+    /// per read. Anything else is ``DirectOutcome/needsTurn``, and the conversation is unchanged.
+    public mutating func handleDirectly(_ frame: LineFrame) -> DirectOutcome {
+        guard case .line(let line) = frame else { return .needsTurn }
+        if fileLinesToSkip > 0 {
+            guard line.uppercased().hasPrefix("FILE") else { return .needsTurn }
+            fileLinesToSkip -= 1
+            return .handled(nil)
+        }
+        // Scalars only: a copy of the pending update would make the next insert copy its dictionary.
+        guard let received = pendingUpdate?.received, let expected = pendingUpdate?.expected,
+              received + 1 < expected
+        else { return .needsTurn }
+        do {
+            guard case .file(let entry) = try TrackerRequest(parsing: line) else { return .needsTurn }
+            return .handled(receive(entry))
+        } catch {
+            guard line.uppercased().hasPrefix("FILE") else { return .needsTurn }
+            pendingUpdate!.received += 1
+            note(refused: TrackerReplyLine(status: error.status, isFinal: false, text: error.message))
+            return .handled(nil)
         }
     }
 

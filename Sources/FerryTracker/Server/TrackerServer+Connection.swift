@@ -8,125 +8,11 @@ extension TrackerServer {
     /// does not read must not hold a closing connection open).
     static let closingLineGracePeriod = TimeAmount.seconds(1)
 
-    /// Lines of one connection handled before it lets other tasks run.
+    /// Reads of 8 KiB per event-loop wake-up for a connection in an `UPDATE` (1 otherwise).
+    static let readsPerWakeUpInUpdate: UInt = 4
+
+    /// Lines of one turn handled before the turn lets other tasks run.
     static let linesPerTurn = 64
-
-    /// Serves one accepted connection, from admission to the last store write of its peer.
-    ///
-    /// The event loop only reads (at most ``TrackerLimits/receiveBufferSize`` bytes per wake-up); the
-    /// lines are split here, in the connection's task, ``linesPerTurn`` at a time. A flood of short
-    /// lines thus costs its own task's turns, not the event loops that every other connection (and
-    /// every new one) is read and accepted on.
-    func serve(_ connection: TrackerConnections.Connection) async {
-        guard connections.take(connection) else { return }  // the clean-up at shutdown has it
-        let channel = connection.channel
-        let remote = channel.remoteAddress
-        let address = remote?.ipAddress ?? "unknown"
-        let handle = TrackerConnectionHandle()
-        let closer: @Sendable (TrackerReplyLine) -> Void = { line in Self.close(channel, with: line) }
-        switch connections.admit(connection, address: address, closer: closer) {
-        case .refused(let text):
-            logger.info("connection refused", metadata: ["client": "\(remote?.displayString ?? "unknown")", "reason": "\(text)"])
-            await refuse(connection, text)
-            return
-        case .admitted:
-            break
-        }
-        defer { connections.release(connection, address: address) }
-        handle.onSupersede(closer)
-
-        let logger = {
-            var logger = self.logger
-            logger[metadataKey: "client"] = "\(remote?.displayString ?? "unknown")"
-            return logger
-        }()
-        var conversation = TrackerConversation(
-            store: store, observedHost: address, logger: logger,
-            endpoints: endpoints, connection: handle, updateBudget: updateBudget)
-        let registered = NIOLockedValueBox(false)
-        do {
-            try await connection.executeThenClose { inbound, outbound in
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        try await watch(handle, registered: registered, channel: channel, logger: logger)
-                    }
-                    var decoder = LineFrameDecoder(maximumLineLength: TrackerLimits.maximumLineLength)
-                    // Holds at most one read and the start of a line (the decoder drops over-long ones).
-                    var received = ByteBuffer()
-                    var linesThisTurn = 0
-                    connection: for try await bytes in inbound {
-                        handle.heard(at: .now())
-                        received.writeImmutableBuffer(bytes)
-                        var replies = ByteBuffer()
-                        var close = false
-                        while let frame = try decoder.decode(buffer: &received) {
-                            guard !handle.isSuperseded else { break connection }
-                            // A read of thousands of lines must not hold a thread of the concurrency
-                            // pool: other connections, new ones and heartbeats take their turn.
-                            linesThisTurn += 1
-                            if linesThisTurn == Self.linesPerTurn {
-                                linesThisTurn = 0
-                                await Task.yield()
-                            }
-                            guard let response = await conversation.handle(frame) else { continue }
-                            Self.append(response.lines, to: &replies)
-                            if response.close {
-                                close = true
-                                break
-                            }
-                            if replies.readableBytes >= TrackerLimits.outboundBufferHighWaterMark {
-                                try await write(replies, to: outbound)
-                                replies.clear()
-                            }
-                        }
-                        received.discardReadBytes()
-                        registered.withLockedValue { $0 = conversation.isRegistered }
-                        guard !handle.isSuperseded else { break }
-                        // One write for all the lines of a read. It suspends while the client leaves replies
-                        // unread: its requests are not read meanwhile (backpressure), others go on.
-                        if replies.readableBytes > 0 { try await write(replies, to: outbound) }
-                        if close { break }
-                    }
-                    group.cancelAll()
-                }
-            }
-        } catch {
-            logger.debug("connection ended with an error", metadata: ["error": "\(error)"])
-        }
-        if conversation.isRegistered { logger.info(handle.isSuperseded ? "peer session taken over" : "peer gone") }
-        // Even when the server is being cancelled, the peer must leave the index.
-        let finished = conversation
-        await Task { await finished.finish() }.value
-    }
-
-    /// Writes replies, counted in ``Statistics/waitingForReader`` while the client does not read them.
-    private func write(_ replies: ByteBuffer, to outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>) async throws {
-        writesInProgress.withLockedValue { $0 += 1 }
-        defer { writesInProgress.withLockedValue { $0 -= 1 } }
-        try await outbound.write(replies)
-    }
-
-    /// Closes the connection when it stays silent too long: the heartbeat timeout for a registered
-    /// peer, the idle timeout for anyone else.
-    private func watch(
-        _ handle: TrackerConnectionHandle, registered: NIOLockedValueBox<Bool>, channel: any Channel, logger: Logger
-    ) async throws {
-        while true {
-            let isRegistered = registered.withLockedValue { $0 }
-            let limit = isRegistered ? configuration.heartbeatTimeout : configuration.idleTimeout
-            let deadline = handle.lastHeard + limit
-            let now = NIODeadline.now()
-            if now >= deadline {
-                logger.info(isRegistered ? "peer missed its heartbeats; dropping it" : "idle connection closed")
-                Self.close(channel, with: TrackerReplyLine(
-                    status: .closing, isFinal: true,
-                    text: "no message for \(limit.nanoseconds / 1_000_000_000) s; closing"))
-                return
-            }
-            // Wakes at the deadline (plus a little, so that it has passed), not on a fixed tick.
-            try await Task.sleep(for: .nanoseconds((deadline - now).nanoseconds + 1_000_000))
-        }
-    }
 
     /// Sends `line` if the connection can take it, then closes; a connection that does not read is
     /// closed after ``closingLineGracePeriod`` whatever happens to the line.
@@ -139,5 +25,318 @@ extension TrackerServer {
                 channel.close(promise: nil)
             }
         }
+    }
+}
+
+/// What every connection handler of one tracker shares.
+struct TrackerServices: Sendable {
+    var index: MemoryTrackerIndex
+    var store: any TrackerStore
+    var connections: TrackerConnections
+    var endpoints: PeerEndpointTable
+    var updateBudget: ByteBudget
+    var waitingForReader: NIOLockedValueBox<Int>
+    var heartbeatTimeout: TimeAmount
+    var idleTimeout: TimeAmount
+    var logger: Logger
+}
+
+/// One tracker connection, on its event loop, from admission to the last index change of its peer.
+///
+/// - **Lookups on the loop.** While no `UPDATE` is under way, `SEND` and `PING` are answered here,
+///   synchronously, from the ``MemoryTrackerIndex``: no task, no thread hop, no database. This is the
+///   path of `ferry get`, of every download's lookups and of every heartbeat.
+/// - **Everything else in a turn.** The other requests (and every request after one of them in the
+///   same read, so that replies keep their order) go to the connection's ``TrackerConversation`` in a
+///   task: a *turn*. While a turn runs, the connection is not read; its replies are written when it
+///   ends, then reading goes on.
+/// - **Bounded.** One read is at most ``TrackerLimits/receiveBufferSize`` bytes and a turn takes the
+///   lines of one read. A connection whose replies are not read stops being read
+///   (``TrackerLimits/outboundBufferHighWaterMark``). A connection is closed after
+///   ``TrackerLimits/idleTimeout`` silent seconds before `HELLO`, the heartbeat timeout after.
+final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable {
+    // @unchecked: every stored property is used on the channel's event loop only; a turn's task
+    // gets the conversation by value and hands it back through the loop.
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let services: TrackerServices
+    private var remote: SocketAddress?
+    private var address = "unknown"
+    private var admitted = false
+    /// Made at the first request that is not a lookup (most connections only look up); `nil` while
+    /// a turn has it.
+    private var conversation: TrackerConversation?
+    /// Made with the conversation: how the endpoint table sees this connection.
+    private var handle: TrackerConnectionHandle?
+    private var inTurn = false
+    private var registered = false
+    private var decoder = LineFrameDecoder(maximumLineLength: TrackerLimits.maximumLineLength)
+    /// At most one read and the start of a line (the decoder drops over-long ones).
+    private var received = ByteBuffer()
+    private var lastHeard = NIODeadline.now()
+    private var watchdog: Scheduled<Void>?
+    private var readPending = false
+    private var readingInBulk = false
+    private var waitingForReader = false
+    private var closing = false
+    private var inactive = false
+
+    /// The tracker's logger with this client's address, made when first needed.
+    private lazy var logger: Logger = {
+        var logger = services.logger
+        logger[metadataKey: "client"] = "\(remote?.displayString ?? "unknown")"
+        return logger
+    }()
+
+    init(services: TrackerServices) {
+        self.services = services
+    }
+
+    // MARK: Admission and the end
+
+    func channelActive(context: ChannelHandlerContext) {
+        let channel = context.channel
+        remote = channel.remoteAddress
+        address = remote?.ipAddress ?? "unknown"
+        switch services.connections.admit(ObjectIdentifier(channel), address: address, closer: Self.closer(for: channel)) {
+        case .refused(let text):
+            logger.info("connection refused", metadata: ["reason": "\(text)"])
+            closing = true
+            TrackerServer.close(channel, with: TrackerReplyLine(status: .closing, isFinal: true, text: text))
+        case .admitted:
+            admitted = true
+            lastHeard = .now()
+            armWatchdog(context)
+        }
+        context.fireChannelActive()
+    }
+
+    private static func closer(for channel: any Channel) -> TrackerConnections.Closer {
+        { line in TrackerServer.close(channel, with: line) }
+    }
+
+    /// The conversation, made now if this is the first request that needs it.
+    private func takeConversation(_ context: ChannelHandlerContext) -> TrackerConversation {
+        if let conversation {
+            self.conversation = nil
+            return conversation
+        }
+        let handle = TrackerConnectionHandle()
+        handle.heard(at: lastHeard)
+        handle.onSupersede(Self.closer(for: context.channel))
+        self.handle = handle
+        return TrackerConversation(
+            store: services.store, observedHost: address, logger: logger,
+            endpoints: services.endpoints, connection: handle, updateBudget: services.updateBudget)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        inactive = true
+        watchdog?.cancel()
+        watchdog = nil
+        setWaitingForReader(false)
+        if admitted {
+            services.connections.release(ObjectIdentifier(context.channel), address: address)
+            // A turn under way finishes the conversation when it ends.
+            if let conversation { finish(conversation) }
+        }
+        context.fireChannelInactive()
+    }
+
+    /// The peer leaves the index, and what the conversation held is given back.
+    private func finish(_ conversation: TrackerConversation) {
+        self.conversation = nil
+        if conversation.isRegistered { logger.info(handle?.isSuperseded == true ? "peer session taken over" : "peer gone") }
+        guard conversation.isRegistered || conversation.pendingUpdateBytes > 0 else { return }
+        Task { await conversation.finish() }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection ended with an error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: Reading
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard admitted, !closing else { return }
+        var bytes = unwrapInboundIn(data)
+        lastHeard = .now()
+        handle?.heard(at: lastHeard)
+        received.writeBuffer(&bytes)
+        process(context)
+    }
+
+    /// Handles the complete lines received: lookups at once, the rest in a turn.
+    private func process(_ context: ChannelHandlerContext) {
+        guard !inTurn, !closing else { return }
+        var direct = conversation?.answersLookupsDirectly ?? true
+        var replies = context.channel.allocator.buffer(capacity: 0)
+        var turn: [LineFrame] = []
+        do {
+            while let frame = try decoder.decode(buffer: &received) {
+                if turn.isEmpty, direct, answerDirectly(frame, into: &replies) { continue }
+                // The FILE lines of an UPDATE, but for the last, are taken here too.
+                if turn.isEmpty, !direct, case .handled(let response) = conversation!.handleDirectly(frame) {
+                    if let response { TrackerServer.append(response.lines, to: &replies) }
+                    direct = conversation!.answersLookupsDirectly
+                    continue
+                }
+                turn.append(frame)
+            }
+        } catch {
+            // The decoder throws for nothing it is given; a read that cannot be split ends the connection.
+            context.close(promise: nil)
+            return
+        }
+        received.discardReadBytes()
+        readInBulk(!direct, context)
+        if handle?.isSuperseded == true {
+            closing = true
+            return
+        }
+        if replies.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(replies), promise: nil) }
+        if !turn.isEmpty { startTurn(turn, context) }
+    }
+
+    /// While an `UPDATE` is under way, a wake-up reads up to ``TrackerServer/readsPerWakeUpInUpdate``
+    /// times 8 KiB instead of 8 KiB: its `FILE` lines cost microseconds each, and one read per turn of
+    /// a busy event loop made an update of 100,000 files take seconds.
+    private func readInBulk(_ bulk: Bool, _ context: ChannelHandlerContext) {
+        guard bulk != readingInBulk, let options = context.channel.syncOptions else { return }
+        readingInBulk = bulk
+        try? options.setOption(.maxMessagesPerRead, value: bulk ? TrackerServer.readsPerWakeUpInUpdate : UInt(1))
+    }
+
+    /// Answers `SEND` and `PING` from the index into `replies`; `false` for anything else.
+    private func answerDirectly(_ frame: LineFrame, into replies: inout ByteBuffer) -> Bool {
+        guard case .line(let line) = frame, let request = try? TrackerRequest(parsing: line) else { return false }
+        switch request {
+        case .send(let names):
+            services.index.appendLookupReply(for: names, to: &replies)
+            return true
+        case .ping:
+            TrackerServer.append(TrackerConversation.pong.lines, to: &replies)
+            return true
+        default:
+            return false
+        }
+    }
+
+    private struct TurnResult: Sendable {
+        var conversation: TrackerConversation
+        var replies: ByteBuffer
+        var close: Bool
+    }
+
+    /// Hands `frames` to the conversation in a task; the connection is not read until it ends.
+    private func startTurn(_ frames: [LineFrame], _ context: ChannelHandlerContext) {
+        let conversation = takeConversation(context)
+        inTurn = true
+        let handle = self.handle!
+        let promise = context.eventLoop.makePromise(of: TurnResult.self)
+        promise.completeWithTask { await Self.turn(conversation, frames, handle) }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        promise.futureResult.whenSuccess { result in
+            let (handler, context) = loopBound.value
+            handler.endTurn(result, context)
+        }
+    }
+
+    /// The conversation handles `frames` in order, yielding every ``TrackerServer/linesPerTurn`` lines.
+    private static func turn(_ start: TrackerConversation, _ frames: [LineFrame], _ handle: TrackerConnectionHandle) async -> TurnResult {
+        var conversation = start
+        var replies = ByteBuffer()
+        var close = false
+        var handled = 0
+        for frame in frames {
+            if handle.isSuperseded { break }
+            handled += 1
+            if handled % TrackerServer.linesPerTurn == 0 { await Task.yield() }
+            let response = await conversation.handle(frame)
+            guard let response else { continue }
+            TrackerServer.append(response.lines, to: &replies)
+            if response.close {
+                close = true
+                break
+            }
+        }
+        return TurnResult(conversation: conversation, replies: replies, close: close)
+    }
+
+    private func endTurn(_ result: TurnResult, _ context: ChannelHandlerContext) {
+        inTurn = false
+        registered = result.conversation.isRegistered
+        guard !inactive else {
+            finish(result.conversation)
+            return
+        }
+        conversation = result.conversation
+        if result.replies.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(result.replies), promise: nil) }
+        if result.close || handle?.isSuperseded == true {
+            closing = true
+            if result.close { context.close(promise: nil) }
+            return
+        }
+        // Lines that arrived with the turn's, after them, then the next read.
+        process(context)
+        resumeReading(context)
+    }
+
+    // MARK: Backpressure: not read during a turn, nor while replies wait for the client
+
+    func read(context: ChannelHandlerContext) {
+        if inTurn || !context.channel.isWritable {
+            readPending = true
+        } else {
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        setWaitingForReader(!context.channel.isWritable)
+        if context.channel.isWritable { resumeReading(context) }
+        context.fireChannelWritabilityChanged()
+    }
+
+    private func resumeReading(_ context: ChannelHandlerContext) {
+        guard readPending, !inTurn, context.channel.isWritable else { return }
+        readPending = false
+        context.read()
+    }
+
+    private func setWaitingForReader(_ waiting: Bool) {
+        guard waiting != waitingForReader else { return }
+        waitingForReader = waiting
+        services.waitingForReader.withLockedValue { $0 += waiting ? 1 : -1 }
+    }
+
+    // MARK: Silence
+
+    /// Closes the connection when it stays silent too long: the heartbeat timeout for a registered
+    /// peer, the idle timeout for anyone else. Wakes at the deadline, not on a fixed tick.
+    private func armWatchdog(_ context: ChannelHandlerContext) {
+        let limit = registered ? services.heartbeatTimeout : services.idleTimeout
+        let deadline = lastHeard + limit
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        watchdog = context.eventLoop.scheduleTask(deadline: deadline + .milliseconds(1)) {
+            let (handler, context) = loopBound.value
+            handler.watchdogFired(context)
+        }
+    }
+
+    private func watchdogFired(_ context: ChannelHandlerContext) {
+        guard !inactive else { return }
+        let limit = registered ? services.heartbeatTimeout : services.idleTimeout
+        guard NIODeadline.now() >= lastHeard + limit else {
+            armWatchdog(context)
+            return
+        }
+        logger.info(registered ? "peer missed its heartbeats; dropping it" : "idle connection closed")
+        closing = true
+        TrackerServer.close(context.channel, with: TrackerReplyLine(
+            status: .closing, isFinal: true, text: "no message for \(limit.nanoseconds / 1_000_000_000) s; closing"))
     }
 }

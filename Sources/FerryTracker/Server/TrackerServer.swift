@@ -74,8 +74,6 @@ public struct TrackerServer: Service, CustomStringConvertible {
         public var connections: Int
         /// Addresses with at least one admitted connection.
         public var addresses: Int
-        /// Accepted connections waiting for their task.
-        public var unserved: Int
         /// Peer endpoints held by a registered connection.
         public var endpoints: Int
         /// Bytes held by pending `UPDATE`s.
@@ -83,27 +81,29 @@ public struct TrackerServer: Service, CustomStringConvertible {
         /// Connections whose replies wait for the client to read (not read meanwhile).
         public var waitingForReader: Int
 
-        public init(connections: Int, addresses: Int, unserved: Int, endpoints: Int, pendingUpdateBytes: Int, waitingForReader: Int = 0) {
+        public init(connections: Int, addresses: Int, endpoints: Int, pendingUpdateBytes: Int, waitingForReader: Int = 0) {
             self.waitingForReader = waitingForReader
             self.connections = connections
             self.addresses = addresses
-            self.unserved = unserved
             self.endpoints = endpoints
             self.pendingUpdateBytes = pendingUpdateBytes
         }
     }
 
     let configuration: Configuration
-    let store: any TrackerStore
+    /// The index in memory, followed by the durable store given to ``init(configuration:store:logger:group:onListening:)``.
+    public let journal: TrackerJournal
     let logger: Logger
     private let group: any EventLoopGroup
     private let onListening: @Sendable (SocketAddress) -> Void
     let connections: TrackerConnections
     let endpoints: PeerEndpointTable
     let updateBudget = ByteBudget(limit: TrackerLimits.maximumPendingUpdateBytesInAll)
-    let writesInProgress = NIOLockedValueBox(0)
+    let waitingForReader = NIOLockedValueBox(0)
 
-    /// - Parameter onListening: called once with the bound address (useful with port 0).
+    /// - Parameters:
+    ///   - store: the durable record of the index (SQLite); lookups are answered from memory.
+    ///   - onListening: called once with the bound address (useful with port 0).
     public init(
         configuration: Configuration,
         store: any TrackerStore,
@@ -112,7 +112,7 @@ public struct TrackerServer: Service, CustomStringConvertible {
         onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
         self.configuration = configuration
-        self.store = store
+        self.journal = TrackerJournal(durable: store, logger: logger)
         self.logger = logger
         self.group = group
         self.onListening = onListening
@@ -125,71 +125,62 @@ public struct TrackerServer: Service, CustomStringConvertible {
     public var statistics: Statistics {
         let counts = connections.counts
         return Statistics(
-            connections: counts.connections, addresses: counts.addresses, unserved: counts.unserved,
+            connections: counts.connections, addresses: counts.addresses,
             endpoints: endpoints.count, pendingUpdateBytes: updateBudget.inUse,
-            waitingForReader: writesInProgress.withLockedValue { $0 })
+            waitingForReader: waitingForReader.withLockedValue { $0 })
     }
 
     public func run() async throws {
-        try await store.markAllPeersOffline()
-        let connections = self.connections
+        try await journal.markAllPeersOffline()
+        let services = TrackerServices(
+            index: journal.index, store: journal, connections: connections, endpoints: endpoints,
+            updateBudget: updateBudget, waitingForReader: waitingForReader,
+            heartbeatTimeout: configuration.heartbeatTimeout, idleTimeout: configuration.idleTimeout, logger: logger)
         let server = try await Self.listening(on: configuration) {
             try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .serverChannelOption(.backlog, value: 256)
-                .childChannelOption(.socketOption(.so_keepalive), value: 1)
-                .childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(TrackerLimits.socketSendBufferSize))
-                .childChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(TrackerLimits.socketReceiveBufferSize))
-                .childChannelOption(.writeBufferWaterMark, value: .init(
-                    low: TrackerLimits.outboundBufferLowWaterMark, high: TrackerLimits.outboundBufferHighWaterMark))
-                .childChannelOption(.maxMessagesPerRead, value: 1)
-                .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: TrackerLimits.receiveBufferSize))
-                .bind(host: configuration.host, port: configuration.port) { channel in
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.maxMessagesPerRead, value: 16)
+                // Accepted sockets inherit these from the listening one: no system call per connection.
+                .serverChannelOption(.socketOption(.so_keepalive), value: 1)
+                .serverChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .serverChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(TrackerLimits.socketSendBufferSize))
+                .serverChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(TrackerLimits.socketReceiveBufferSize))
+                .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try connections.accept {
-                            // Raw reads: the connection's task splits lines (see `serve`).
-                            try TrackerConnections.Connection(
-                                wrappingChannelSynchronously: channel,
-                                configuration: .init(backPressureStrategy: .init(lowWatermark: 1, highWatermark: 2)))
-                        }
+                        let options = channel.syncOptions!
+                        try options.setOption(.writeBufferWaterMark, value: .init(
+                            low: TrackerLimits.outboundBufferLowWaterMark, high: TrackerLimits.outboundBufferHighWaterMark))
+                        try options.setOption(.maxMessagesPerRead, value: 1)
+                        try options.setOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: TrackerLimits.receiveBufferSize))
+                        try channel.pipeline.syncOperations.addHandler(TrackerConnectionHandler(services: services))
                     }
                 }
+                .bind(host: configuration.host, port: configuration.port)
+                .get()
         }
-        let address = server.channel.localAddress!
+        let address = server.localAddress!
         logger.notice("tracker listening", metadata: ["address": "\(address.displayString)"])
         onListening(address)
 
+        let journal = self.journal
+        let connections = self.connections
         await withDiscardingTaskGroup { group in
-            do {
-                try await server.executeThenClose { inbound in
-                    try await withTaskCancellationOrGracefulShutdownHandler {
-                        for try await connection in inbound {
-                            group.addTask { await serve(connection) }
-                        }
-                    } onCancelOrGracefulShutdown: {
-                        // Stop accepting first, then close every connection being served.
-                        server.channel.close(promise: nil)
-                        for close in connections.beginShutdown() {
-                            close(TrackerReplyLine(status: .closing, isFinal: true, text: "tracker shutting down"))
-                        }
-                    }
-                }
-            } catch {
-                logger.debug("accept loop ended", metadata: ["error": "\(error)"])
+            group.addTask { await journal.run() }
+            // Until cancelled or told to shut down gracefully: then stop accepting, send `421` to every
+            // connection and close it.
+            try? await withTaskCancellationOrGracefulShutdownHandler {
+                try await server.closeFuture.get()
+            } onCancelOrGracefulShutdown: {
+                server.close(promise: nil)
             }
-            // Accepted connections that never reached a task still go through executeThenClose.
-            for connection in connections.stopAccepting() {
-                group.addTask { await refuse(connection, "tracker shutting down") }
+            for close in connections.beginShutdown() {
+                close(TrackerReplyLine(status: .closing, isFinal: true, text: "tracker shutting down"))
             }
+            await connections.drained()
+            journal.stop()
         }
         logger.notice("tracker stopped")
-    }
-
-    /// Sends one `421` line and closes.
-    func refuse(_ connection: TrackerConnections.Connection, _ text: String) async {
-        try? await connection.executeThenClose { _, outbound in
-            try await outbound.write(Self.encode([TrackerReplyLine(status: .closing, isFinal: true, text: text)]))
-        }
     }
 
     static func encode(_ lines: [TrackerReplyLine]) -> ByteBuffer {

@@ -19,6 +19,9 @@ public struct SQLiteTrackerStore: TrackerStore {
         } else {
             var configuration = Configuration()
             configuration.busyMode = .timeout(5)
+            // The database is the index's record, rebuilt from the peers' HELLOs whenever the tracker
+            // starts: a commit need not wait for the disk (WAL keeps it consistent if power fails).
+            configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
             try self.init(writer: DatabasePool(path: path, configuration: configuration))
         }
     }

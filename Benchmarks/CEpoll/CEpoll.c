@@ -1,0 +1,2 @@
+// Nothing to compile: the header is the whole module.
+#include "CEpoll.h"
