@@ -173,11 +173,12 @@ final class TestPeer: Sendable {
 /// A downloader into `folder` that asks `tracker`, as `ferry get` does.
 func download(_ names: [String], from tracker: TestTracker, into folder: String, overwrite: Bool = false,
               transports: [Transport] = [.tcp], maximumSources: Int = 8, stallTimeout: TimeAmount = .seconds(10),
+              localHost: String = "127.0.0.1",
               events: @escaping @Sendable (DownloadEvent) -> Void = { _ in }) async throws -> [DownloadOutcome] {
     let connection = try await tracker.connect()
     let downloader = Downloader(
         configuration: .init(folder: folder, overwrite: overwrite, maximumSources: maximumSources, transports: transports,
-                             localHost: "127.0.0.1", stallTimeout: stallTimeout),
+                             localHost: localHost, stallTimeout: stallTimeout),
         holders: connection, logger: quietLogger)
     let outcomes = await downloader.download(names, events: events)
     await connection.close()

@@ -150,7 +150,7 @@ struct TrackerJournalTests {
     func failingDatabase() async throws {
         let failing = FlakyStore()
         let messages = NIOLockedValueBox<[String]>([])
-        let logger = Logger(label: "test") { _ in RecordingLogHandler(messages: messages) }
+        let logger = Logger(label: "test") { _ in CapturingLogHandler(messages: messages) }
         let journal = TrackerJournal(durable: failing, logger: logger)
         let writer = Task { await journal.run() }
         failing.failing.withLockedValue { $0 = true }
@@ -197,22 +197,6 @@ final class FlakyStore: TrackerStore {
     func removeFile(named name: SharedFileName, from peer: PeerID) throws -> Bool { try check(); return true }
     func holderRows(for names: [SharedFileName]) throws -> [HolderRow] { [] }
     func list(matching pattern: ListPattern, limit: Int) throws -> [ListEntry] { [] }
-}
-
-/// Keeps every message logged.
-struct RecordingLogHandler: LogHandler {
-    let messages: NIOLockedValueBox<[String]>
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        messages.withLockedValue { $0.append("\(event.message)") }
-    }
 }
 
 @Suite("TrackerConversation.handleDirectly: what the event loop takes of an UPDATE")

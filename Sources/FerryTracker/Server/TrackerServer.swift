@@ -13,8 +13,9 @@ import Darwin
 
 /// The tracker: accepts control connections on TCP and answers the line protocol of docs/PROTOCOL.md.
 ///
-/// Each connection runs in its own child task with its own ``TrackerConversation``; a slow, silent or
-/// hostile client costs one task, one socket and bounded memory, and never holds up another:
+/// Each connection is a ``TrackerConnectionHandler`` on its event loop: lookups are answered there
+/// from the ``MemoryTrackerIndex``, everything else in turns of its own ``TrackerConversation``. A slow,
+/// silent or hostile client costs one socket and bounded memory, and never holds up another:
 /// - connections are capped in all and per address (``ConnectionAdmission``), and one that has not said
 ///   `HELLO` is closed after ``TrackerLimits/idleTimeout`` silent seconds;
 /// - a connection whose replies are not read stops being read (``TrackerLimits/outboundBufferHighWaterMark``);
