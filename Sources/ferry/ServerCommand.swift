@@ -15,7 +15,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(help: "TCP port to listen on.")
     var port = 4444
 
-    @Option(help: "SQLite database of the index (\":memory:\" keeps it in memory).")
+    @Option(help: "SQLite record of the index; lookups are answered from memory (\":memory:\" keeps it in memory).")
     var db = "ferry-tracker.sqlite"
 
     @OptionGroup var logging: LoggingOptions

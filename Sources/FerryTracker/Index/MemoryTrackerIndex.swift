@@ -78,19 +78,7 @@ public final class MemoryTrackerIndex: TrackerStore {
 
     /// For each name, every live holder, in the order peers connected.
     public func holderRows(for names: [SharedFileName]) -> [HolderRow] {
-        state.withLockedValue { state in
-            var rows: [HolderRow] = []
-            for name in names {
-                guard let ids = state.holders[name] else { continue }
-                for id in ids {
-                    guard let peer = state.peers[id], let file = peer.files[name] else { continue }
-                    rows.append(HolderRow(
-                        name: file.name, size: file.size, digest: file.digest, root: file.root, holder: peer.holder,
-                        isPartial: file.root != nil && file.isPartial))
-                }
-            }
-            return rows
-        }
+        state.withLockedValue { state in names.flatMap { Self.rows(for: $0, ids: state.holders[$0] ?? [], in: state) } }
     }
 
     /// Appends the whole reply to `SEND names` (as ``TrackerConversation/lookupResponse(for:rows:)``
@@ -113,16 +101,8 @@ public final class MemoryTrackerIndex: TrackerStore {
                     return true
                 }
                 guard let ids = state.holders[name] else { return false }
-                var rows: [HolderRow] = []
-                rows.reserveCapacity(ids.count)
-                for id in ids {
-                    guard let peer = state.peers[id], let file = peer.files[name] else { continue }
-                    rows.append(HolderRow(
-                        name: file.name, size: file.size, digest: file.digest, root: file.root, holder: peer.holder,
-                        isPartial: file.root != nil && file.isPartial))
-                }
                 var lines = ByteBuffer()
-                Self.append(HolderGrouping.results(for: [raw], rows: rows), to: &lines)
+                Self.append(HolderGrouping.results(for: [raw], rows: Self.rows(for: name, ids: ids, in: state)), to: &lines)
                 state.replies[name] = lines
                 buffer.writeImmutableBuffer(lines)
                 return true
@@ -131,6 +111,15 @@ public final class MemoryTrackerIndex: TrackerStore {
         }
         buffer.writeString(TrackerReplyLine(status: .ok, isFinal: true, text: "SEND \(count)").line)
         buffer.writeInteger(UInt8(ascii: "\n"))
+    }
+
+    /// The rows of `name` for its holders `ids`, in that order.
+    private static func rows(for name: SharedFileName, ids: [Int64], in state: State) -> [HolderRow] {
+        ids.compactMap { id in
+            guard let peer = state.peers[id], let file = peer.files[name] else { return nil }
+            return HolderRow(name: file.name, size: file.size, digest: file.digest, root: file.root, holder: peer.holder,
+                             isPartial: file.root != nil && file.isPartial)
+        }
     }
 
     private static func append(_ results: [LookupResult], to buffer: inout ByteBuffer) {

@@ -81,15 +81,14 @@ public final class TrackerJournal: TrackerStore {
         for (peer, change) in changes.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             await write(change, of: peer)
         }
-        let ready = writer.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+        let ready = writer.withLockedValue { state in
             state.written = max(state.written, generation)
-            let (ready, waiting) = state.waiters.reduce(into: ([CheckedContinuation<Void, Never>](), [(generation: UInt64, continuation: CheckedContinuation<Void, Never>)]())) { split, waiter in
-                if waiter.generation <= state.written { split.0.append(waiter.continuation) } else { split.1.append(waiter) }
-            }
-            state.waiters = waiting
+            let written = state.written
+            let ready = state.waiters.filter { $0.generation <= written }
+            state.waiters.removeAll { $0.generation <= written }
             return ready
         }
-        for continuation in ready { continuation.resume() }
+        for waiter in ready { waiter.continuation.resume() }
     }
 
     private func write(_ change: MemoryTrackerIndex.PeerChange, of peer: PeerID) async {
@@ -120,7 +119,7 @@ public final class TrackerJournal: TrackerStore {
                 }
             }
         } catch {
-            writer.withLockedValue { _ = $0.stale.insert(peer) }
+            if !change.gone { writer.withLockedValue { _ = $0.stale.insert(peer) } }
             logger.error("could not write the index to the database; the lookups are not affected", metadata: [
                 "peer": "\(peer)", "error": "\(error)"])
         }
