@@ -31,6 +31,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Wire formats, limits and the name rule: NIOCore only, no sockets.
@@ -51,11 +54,31 @@ let package = Package(
             ],
             swiftSettings: hotPath
         ),
-        // The tracker: index storage (SQLite through GRDB) and the line-protocol server.
+        // The operator's HTTP side of a tracker or peer (`--http`): /metrics in the Prometheus text
+        // format, a self-refreshing status page, /healthz. NIOHTTP1 only, bounded and GET-only.
+        .target(
+            name: "FerryHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: strict
+        ),
+        // The tracker: index storage (SQLite through GRDB, or PostgreSQL through PostgresNIO for
+        // several trackers sharing one index) and the line-protocol server.
         .target(
             name: "FerryTracker",
             dependencies: [
                 "FerryWire",
+                "FerryHTTP",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -63,6 +86,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict
         ),
@@ -71,6 +95,9 @@ let package = Package(
             name: "FerryPeer",
             dependencies: [
                 "FerryWire",
+                "FerryHTTP",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 "FerryUDP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -83,11 +110,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // libedit, for line editing and history at the `ferry>` prompt (Debian: libedit-dev).
+        .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         // The command-line tool: one subcommand per file, parsing and wiring only.
         .executableTarget(
             name: "ferry",
             dependencies: [
+                "CEditLine",
                 "FerryWire",
+                "FerryHTTP",
                 "FerryTracker",
                 "FerryPeer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -97,8 +128,11 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict,
+            plugins: ["BuildInfo"]
         ),
+        // Writes the checkout's commit into the `ferry` target at build time (`ferry --version`).
+        .plugin(name: "BuildInfo", capability: .buildTool(), path: "Plugins/BuildInfo"),
         // The tracker's load generator (bench/tracker.sh runs it beside opentracker and wrk), and the
         // epoll(7) header it drives its sockets with.
         .target(name: "CEpoll", path: "Benchmarks/CEpoll"),
@@ -112,6 +146,18 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Benchmarks/TrackerLoad",
+            swiftSettings: strict
+        ),
+        // Times one UPDATE's phases without sockets (decoder, parser, index, database record).
+        .executableTarget(
+            name: "ferry-tracker-update",
+            dependencies: [
+                "FerryTracker",
+                "FerryWire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/TrackerUpdate",
             swiftSettings: strict
         ),
         // What every test target shares: seeded randomness, temporary folders, sizes under sanitizers.
@@ -152,9 +198,19 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "FerryHTTPTests",
+            dependencies: [
+                "FerryTestSupport", "FerryHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "FerryEndToEndTests",
             dependencies: [
                 "FerryTestSupport",
+                "FerryHTTP",
                 "FerryTracker",
                 "FerryPeer",
                 "FerryWire",
@@ -164,6 +220,8 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

@@ -35,6 +35,8 @@ requests = {
     "quoting": "SEND \"a\\\\b\", \"unterminated\nFILE 1 " + HEX + " \"a\u0001\"\n",
     "partial": f"HELLO 1 2\nADD 12 {HEX} \"a\" {HEX_B} PARTIAL\nSEND a\nADD 12 {HEX} \"a\" {HEX_B}\n"
                f"ADD 12 {HEX} \"a\" {HEX_B} partial x\nADD 12 {HEX} \"b\" PARTIAL\nREMOVE a\n",
+    "report": f"HELLO 5555 5555\nADD 3 {HEX} a\nREPORT 127.0.0.1 5555 OK 3 10\nreport ::1 1 failed\n"
+              f"REPORT 127.0.0.1 5555 FAILED x\nREPORT a/b 0 OK\nREPORT 127.0.0.1 5555 OK 18446744073709551615 1\nSEND a\n",
 }
 for control, (name, text) in enumerate(requests.items()):
     write("FuzzTrackerRequest", name, control * 7 % 128, text)

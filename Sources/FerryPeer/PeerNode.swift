@@ -14,7 +14,8 @@ import ServiceLifecycle
 /// cache is closed last.
 public final class PeerNode: Sendable {
     public struct Configuration: Sendable {
-        public var server: Endpoint
+        /// The trackers, in order of preference (see ``TrackerSession``).
+        public var servers: [Endpoint]
         /// The address the file server listens on and tracker connections leave from.
         public var host: String
         public var port: Int
@@ -42,7 +43,7 @@ public final class PeerNode: Sendable {
                     replyTimeout: Duration = TrackerConnection.replyTimeout,
                     hasher: @escaping Share.FileHasher = Share.sha256,
                     sessionEvents: @escaping @Sendable (TrackerSession.Event) -> Void = { _ in }) {
-            self.server = server
+            self.servers = [server]
             self.host = host
             self.port = port
             self.shareFolder = shareFolder
@@ -69,7 +70,13 @@ public final class PeerNode: Sendable {
     public let watcher: ShareWatcher
     private let logger: Logger
     private let group: any EventLoopGroup
-    private let readiness = PeerReadiness()
+    let readiness = PeerReadiness()
+    /// This peer's metrics, in a registry of its own (``PeerObservability`` serves them).
+    public let metrics = PeerMetrics()
+    /// The downloads running now, fed by every downloader this node makes.
+    public let transfers: PeerTransfers
+    /// The tracker session as `/healthz` reports it.
+    let sessionState = PeerSessionState()
 
     /// Runs the peer's services until cancelled or until one fails; `onListening` is called once the
     /// TCP file server is bound. With `serveFiles: false` no server runs (tests: a peer whose file
@@ -125,22 +132,29 @@ public final class PeerNode: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.group = group
+        transfers = PeerTransfers(metrics: metrics)
+        let sessionState = self.sessionState
+        let sessionEvents = configuration.sessionEvents
         // The cache is opened with the first scan, on the thread pool: opening may wait for another peer.
         share = try Share(folder: configuration.shareFolder, cache: nil, logger: logger, hasher: configuration.hasher)
         let limiter = configuration.rateLimit.map { RateLimiter(bytesPerSecond: $0.bytesPerSecond) }
         let readiness = self.readiness
         fileServer = FileServer(
             configuration: .init(host: configuration.host, port: configuration.port, rateLimiter: limiter),
-            share: share, partials: partials, logger: logger, group: group, onListening: { readiness.tcpListening($0) })
+            share: share, partials: partials, logger: logger, group: group, metrics: metrics, onListening: { readiness.tcpListening($0) })
         udpServer = UDPFileServer(configuration: .init(host: configuration.host, port: configuration.port,
                                                        datagramSize: configuration.udpDatagramSize, rateLimiter: limiter),
-                                  share: share, logger: logger, group: group, onListening: { readiness.udpListening($0) })
+                                  share: share, logger: logger, group: group, metrics: metrics, onListening: { readiness.udpListening($0) })
         session = TrackerSession(
-            configuration: .init(server: configuration.server, localHost: configuration.host,
+            configuration: .init(servers: configuration.servers, localHost: configuration.host,
                                  sourcePort: configuration.sourcePort, tcpPort: configuration.port, udpPort: configuration.port,
                                  heartbeatInterval: configuration.heartbeatInterval, replyTimeout: configuration.replyTimeout),
             share: share, partials: partials, logger: logger, group: group,
-            waitUntilReady: { try await readiness.wait() }, events: configuration.sessionEvents)
+            waitUntilReady: { try await readiness.wait() },
+            events: { event in
+                sessionState.observe(event)
+                sessionEvents(event)
+            })
         let share = self.share
         watcher = ShareWatcher(share: share, interval: configuration.rescanInterval, beforeFirstScan: {
             if let path = configuration.cachePath { share.openCache(path: path) }
@@ -157,9 +171,12 @@ public final class PeerNode: Sendable {
     public func downloader(overwrite: Bool = false, transports: [Transport] = Transport.preferring(.tcp),
                            maximumSources: Int = 8) -> Downloader {
         let sharesDownloads = Share.realPath(configuration.downloadFolder) == share.realFolder
+        var downloads = Downloader.Configuration(folder: configuration.downloadFolder, overwrite: overwrite, maximumSources: maximumSources,
+                                                 transports: transports, localHost: configuration.host)
+        let transfers = self.transfers
+        downloads.observer = { transfers.observe($0) }
         return Downloader(
-            configuration: .init(folder: configuration.downloadFolder, overwrite: overwrite, maximumSources: maximumSources,
-                                 transports: transports, localHost: configuration.host),
+            configuration: downloads,
             holders: session, share: sharesDownloads ? share : nil, partials: partials, logger: logger, group: group)
     }
 }

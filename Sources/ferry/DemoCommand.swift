@@ -12,7 +12,7 @@ import NIOCore
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo",
-        abstract: "Watch Ferry work: a tracker and three peers on 127.0.0.1–4, parallel downloads, failover and resume.",
+        abstract: "Watch Ferry work: a tracker and three peers on 127.0.0.1–4, parallel downloads over TCP and UDP, failover and resume.",
         discussion: "Uses 127.0.0.1:--tracker-port for the tracker and 127.0.0.2–127.0.0.4:--port for the peers; files go to a temporary folder."
     )
 
@@ -30,9 +30,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         ProcessLimits.raiseDescriptorLimit()
-        var logging = LoggingOptions()
-        logging.logLevel = logLevel
-        let logger = logging.makeLogger(label: "ferry.demo")
+        let logger = LoggingOptions.makeLogger(label: "ferry.demo", level: logLevel, file: nil)
         let terminal = Terminal.standardOutput
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("ferry-demo-\(getpid())").path
         defer { if !keep { try? FileManager.default.removeItem(atPath: folder) } }

@@ -132,37 +132,58 @@ struct DemoScenario {
                     slowPeer.cancel()
                 }
             }
-            await holders.close()
 
             say("\n" + bold("3. What happened"))
-            for outcome in outcomes {
-                let failures = outcome.attempts.filter { $0.error != nil }
-                if outcome.status != .ok {
-                    say("  \(outcome.name): \(outcome.status.rawValue) - \(outcome.message ?? "")")
-                } else if failures.isEmpty {
-                    say("  \(outcome.name): straight from \(outcome.peer ?? "?"), SHA-256 checked before it took its name")
-                } else {
-                    // A swarm source has two connections (lanes): the same failure twice is told once.
-                    var story: [(text: String, count: Int)] = []
-                    for failure in failures {
-                        let text = "\(failure.peer) failed (\(failure.error!.rawValue)) after \(ByteCount.format(failure.bytes))"
-                        if story.last?.text == text { story[story.count - 1].count += 1 } else { story.append((text, 1)) }
-                    }
-                    let resumed = failures.reduce(UInt64(0)) { $0 + $1.bytes }
-                    let told = story.map { $0.count == 1 ? $0.text : "\($0.text) on \($0.count) connections" }
-                    say("  \(outcome.name): \(told.joined(separator: "; ")); then \(outcome.peer ?? "?") "
-                        + (resumed > 0 ? "resumed at \(ByteCount.format(resumed)) instead of starting over" : "sent it all")
-                        + "; SHA-256 verified")
-                }
-            }
-            let allGood = outcomes.allSatisfy(\.succeeded)
+            tell(outcomes)
+
+            // The same engine over UDP: peer .2 heads the holder list of the notes and its UDP port is
+            // closed too, so the first attempt fails at once and the next holder sends the file.
+            let udpNames = ["notes from the trip.txt", "report.pdf"]
+            let udpFolder = "\(downloads)/over-udp"
+            try FileManager.default.createDirectory(atPath: udpFolder, withIntermediateDirectories: true)
+            say("\n" + bold("4. The same over UDP") + " (like Send \(udpNames.joined(separator: ", ")) via udp), into \(udpFolder):")
+            let udpDownloader = Downloader(
+                configuration: .init(folder: udpFolder, transports: Transport.preferring(.udp), localHost: "127.0.0.1"),
+                holders: holders, logger: logger)
+            let udpOutcomes = await udpDownloader.download(udpNames) { event in display.handle(event) }
+            await holders.close()
+            tell(udpOutcomes)
+
+            let allGood = (outcomes + udpOutcomes).allSatisfy(\.succeeded)
             say("\n" + (allGood
-                ? "All \(outcomes.count) files arrived and match their SHA-256. Next: run `ferry server` and `ferry peer` yourself (see README.md)."
+                ? "All \(outcomes.count + udpOutcomes.count) downloads arrived and match their SHA-256. Next: run `ferry server` and `ferry peer` yourself (see README.md)."
                 : "Some files did not arrive; run with --log-level info to see why."))
 
             for task in peerTasks.values { task.cancel() }
             group.cancelAll()
             return allGood
+        }
+    }
+}
+
+extension DemoScenario {
+    /// One line per download: straight from a peer, or which attempts failed and who took over.
+    fileprivate func tell(_ outcomes: [DownloadOutcome]) {
+        for outcome in outcomes {
+            let failures = outcome.attempts.filter { $0.error != nil }
+            let via = outcome.transport.map { " over \($0.rawValue)" } ?? ""
+            if outcome.status != .ok {
+                say("  \(outcome.name): \(outcome.status.rawValue) - \(outcome.message ?? "")")
+            } else if failures.isEmpty {
+                say("  \(outcome.name): straight from \(outcome.peer ?? "?")\(via), SHA-256 checked before it took its name")
+            } else {
+                // A swarm source has two connections (lanes): the same failure twice is told once.
+                var story: [(text: String, count: Int)] = []
+                for failure in failures {
+                    let text = "\(failure.peer) (\(failure.transport.rawValue)) failed (\(failure.error!.rawValue)) after \(ByteCount.format(failure.bytes))"
+                    if story.last?.text == text { story[story.count - 1].count += 1 } else { story.append((text, 1)) }
+                }
+                let resumed = failures.reduce(UInt64(0)) { $0 + $1.bytes }
+                let told = story.map { $0.count == 1 ? $0.text : "\($0.text) on \($0.count) connections" }
+                say("  \(outcome.name): \(told.joined(separator: "; ")); then \(outcome.peer ?? "?")\(via) "
+                    + (resumed > 0 ? "resumed at \(ByteCount.format(resumed)) instead of starting over" : "sent it all")
+                    + "; SHA-256 verified")
+            }
         }
     }
 }

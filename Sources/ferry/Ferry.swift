@@ -9,12 +9,21 @@ struct Ferry: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ferry",
         abstract: "Peer-to-peer file transfer: a tracker keeps the index, peers share and download.",
+        // Commands stand on short lines of their own: the parser wraps prose at spaces to the
+        // terminal's width, which would part a command from its arguments.
         discussion: """
-            Start a tracker with `ferry server`, peers with `ferry peer`, and type `Send a.txt, b.md` at a
-            peer's prompt (or run `ferry get a.txt b.md`). `ferry demo` shows it all in one process.
+            Start a tracker, then peers, then download at a peer's prompt or with ferry get:
+
+              ferry server
+              ferry peer --share ./files
+              Send a.txt, b.md          (typed at the peer's prompt)
+              ferry get a.txt b.md
+              ferry list                (what the tracker indexes)
+
+            ferry demo shows it all in one process.
             """,
-        version: FerryVersion.number,
-        subcommands: [ServerCommand.self, PeerCommand.self, GetCommand.self, DemoCommand.self]
+        version: BuildVersion.text,
+        subcommands: [ServerCommand.self, PeerCommand.self, GetCommand.self, ListCommand.self, DemoCommand.self]
     )
 
     /// Runs the command line; a first word that is no command but close to one (`ferry serve`) is

@@ -11,14 +11,16 @@ struct GetCommand: AsyncParsableCommand {
         commandName: "get",
         abstract: "Download files once and exit: 0 if every file was downloaded and verified (or already there).",
         discussion: """
-            With --json, one JSON object per name is printed, on its own line, as each name finishes:
-            {"name","status":"ok|not_found|failed|refused|skipped|cancelled","bytes","sha256","peer","transport",
-            "seconds","path","message","attempts":[{"peer","transport","bytes","error","message"}],
-            "sources":[{"peer","transport","bytes","chunks","bad_chunks"}]}
-            Exit status: 0 all names ok or skipped; 1 any other outcome (the tracker unreachable, closing the
-            connection or silent for 10 s included); 64 bad usage; 130 stopped by SIGINT, 143 by SIGTERM
-            (each name still running ends "cancelled", its .part file kept for a later resume; a second
-            signal exits at once).
+            With --json, one JSON object per name is printed on its own line as each name finishes, \
+            with the keys name, status (ok, not_found, failed, refused, skipped or cancelled), bytes, \
+            sha256, peer, transport, seconds, path, message, attempts (each with peer, transport, \
+            bytes, error, message) and sources (each with peer, transport, bytes, chunks, \
+            bad_chunks). README.md describes them.
+
+            Exit status: 0 every name ok or skipped; 1 any other outcome (the tracker unreachable, \
+            closing the connection or silent for 10 s included); 64 bad usage; 130 stopped by SIGINT, \
+            143 by SIGTERM (each name still running ends cancelled, its .part file kept for a later \
+            resume; a second signal exits at once).
             """
     )
 
@@ -58,14 +60,14 @@ struct GetCommand: AsyncParsableCommand {
         if json, logging.logLevel < .warning { logging.logLevel = .warning }
         let logger = logging.makeLogger(label: "ferry.get")
         try ensureFolder(downloads, flag: "--downloads")
-        let endpoint = try tracker.endpoint()
+        let servers = try tracker.endpoints()
         let terminal = Terminal.standardOutput
 
         let display = ProgressDisplay(terminal: terminal)
         let download = OneShotDownload(
             names: names,
             configuration: .init(
-                server: endpoint, localHost: host,
+                servers: servers, localHost: host,
                 downloader: .init(folder: downloads, overwrite: overwrite, maximumSources: maxSources,
                                    transports: Transport.preferring(transport), localHost: host)),
             logger: logger

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FerryHTTP
 import FerryPeer
 import Foundation
 import Logging
@@ -10,8 +11,14 @@ struct PeerCommand: AsyncParsableCommand {
         commandName: "peer",
         abstract: "Share a folder, serve it to other peers, and download with Send.",
         discussion: """
-            Commands at the prompt: Send a.txt, b.md [via tcp|udp] · list [PATTERN] · transport tcp|udp · \
-            status · help · quit. At the end of stdin the peer keeps serving until SIGINT or SIGTERM.
+            Commands at the prompt (type help there for more):
+
+              Send a.txt, b.md [via tcp|udp]
+              list [PATTERN]
+              transport tcp|udp
+              status, version, help, quit
+
+            At the end of stdin the peer keeps serving until SIGINT or SIGTERM.
             """
     )
 
@@ -20,7 +27,7 @@ struct PeerCommand: AsyncParsableCommand {
     @Option(help: "Address to serve on; tracker connections leave from it too.")
     var host = "0.0.0.0"
 
-    @Option(help: "Port to serve files on (TCP).")
+    @Option(help: "Port to serve files on, over TCP and UDP (the same number for both).")
     var port = 5555
 
     @Option(help: "Folder to share.")
@@ -57,6 +64,8 @@ struct PeerCommand: AsyncParsableCommand {
                                discussion: "Files of two chunks or more (512 KiB and up) with two or more holders are fetched chunk by chunk from up to this many."))
     var maxSources = 8
 
+    @OptionGroup var http: HTTPOptions
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -79,12 +88,13 @@ struct PeerCommand: AsyncParsableCommand {
         try ensureFolder(downloads, flag: "--downloads")
         let node: PeerNode
         do {
-            node = try PeerNode(
-                configuration: .init(
-                    server: try tracker.endpoint(), host: host, port: port, shareFolder: share, downloadFolder: downloads,
+            let servers = try tracker.endpoints()
+            var configuration = PeerNode.Configuration(
+                    server: servers[0], host: host, port: port, shareFolder: share, downloadFolder: downloads,
                     sourcePort: sourcePort, rateLimit: try rate.map { try ByteRate(parsing: $0) },
-                    cachePath: cache ?? Self.defaultCachePath(), udpDatagramSize: udpDatagramSize),
-                logger: logger)
+                    cachePath: cache ?? Self.defaultCachePath(), udpDatagramSize: udpDatagramSize)
+            configuration.servers = servers
+            node = try PeerNode(configuration: configuration, logger: logger)
         } catch let error as PeerError {
             throw CommandFailure(error.message)
         }
@@ -92,8 +102,12 @@ struct PeerCommand: AsyncParsableCommand {
         // SIGINT/SIGTERM: leave the tracker, let the servers drain, close the hash cache, exit 0.
         // A second signal ends the process at once.
         let signals = ShutdownSignals.watch()
-        var configuration = node.serviceGroupConfiguration(
-            also: [.init(service: console, successTerminationBehavior: .gracefullyShutdownGroup)])
+        var extra: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: console, successTerminationBehavior: .gracefullyShutdownGroup)]
+        if let address = try http.address() {
+            extra.append(.init(service: ObservabilityServer(address: address, source: PeerObservability(node: node), logger: logger)))
+        }
+        var configuration = node.serviceGroupConfiguration(also: extra)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         try await node.run(ServiceGroup(configuration: configuration))
         withExtendedLifetime(signals) {}

@@ -12,13 +12,17 @@ import Darwin
 
 /// The prompt of `ferry peer`: reads commands from stdin and runs them; downloads run in the
 /// background so the prompt stays usable. Returns on `quit` (the peer then shuts down); at the end of
-/// stdin it waits for SIGINT/SIGTERM, the peer serving meanwhile.
+/// stdin it waits for SIGINT/SIGTERM, the peer serving meanwhile. On a terminal the prompt is
+/// edited with libedit (`LineEditor`: arrow keys, history, Ctrl-R), where Ctrl-D on an empty line
+/// is `quit`; otherwise stdin is read as plain lines.
 struct PeerConsole: Service, CustomStringConvertible {
     let node: PeerNode
     let transport: NIOLockedValueBox<Transport>
     let overwrite: Bool
     private let terminal = Terminal.standardOutput
     private let interactive = isatty(STDIN_FILENO) == 1
+    /// Whether a `LineEditor` draws the prompt (then `prompt()` prints nothing).
+    private let editing = NIOLockedValueBox(false)
 
     let maximumSources: Int
     private let board = DownloadBoard()
@@ -33,10 +37,12 @@ struct PeerConsole: Service, CustomStringConvertible {
     var description: String { "PeerConsole" }
 
     func run() async throws {
-        let lines = StandardInput.lines()
         if interactive {
             terminal.write("Ferry peer sharing \(node.configuration.shareFolder) on port \(node.configuration.port). Type help for commands.\n")
         }
+        let editor = interactive ? LineEditor.start(prompt: "ferry> ", historyPath: Self.historyPath()) : nil
+        editing.withLockedValue { $0 = editor != nil }
+        let lines = editor?.lines ?? StandardInput.lines()
         let quit = await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group -> Bool in
                 prompt()
@@ -65,9 +71,16 @@ struct PeerConsole: Service, CustomStringConvertible {
                         prompt()
                     }
                 }
+                if editor?.endedByUser == true {
+                    // Ctrl-D at the prompt: as `quit`.
+                    group.cancelAll()
+                    return true
+                }
                 return false
             }
         }
+        // The terminal as it was before the prompt, whatever ended it (quit, Ctrl-D, a signal).
+        if let editor { await editor.stop() }
         if !quit {
             // stdin ended: keep serving until a signal asks the peer to stop.
             try? await gracefulShutdown()
@@ -75,20 +88,21 @@ struct PeerConsole: Service, CustomStringConvertible {
     }
 
     private func prompt() {
-        if interactive { terminal.write("ferry> ") }
+        if interactive, !editing.withLockedValue({ $0 }) { terminal.write("ferry> ") }
+    }
+
+    /// The prompt's history: `history` beside the default hash cache, in `$XDG_CACHE_HOME/ferry` or
+    /// `~/.cache/ferry`; `nil` (no history kept) if that folder cannot be made.
+    static func historyPath() -> String? {
+        PeerCommand.defaultCachePath().map { URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent("history").path }
     }
 
     private func handle(_ command: ConsoleCommand) async {
         switch command {
         case .list(let pattern):
             do {
-                let entries = try await node.session.connection().list(pattern)
-                var text = entries.map { entry in
-                    "\(LineScanner.quote(TrackerReplyLine.printable(entry.name)))  \(ByteCount.format(entry.size))  "
-                        + "sha256 \(entry.digest.shortHex)…  \(entry.holderCount) peer\(entry.holderCount == 1 ? "" : "s")"
-                }.joined(separator: "\n")
-                text += entries.isEmpty ? "nothing shared matches\n" : "\n"
-                terminal.write(text)
+                // The same table as `ferry list`, with its note when the tracker listed only the first.
+                terminal.write(try await node.session.connection().listing(pattern).table)
             } catch {
                 terminal.write("list failed: \(error)\n")
             }
@@ -96,9 +110,9 @@ struct PeerConsole: Service, CustomStringConvertible {
             transport.withLockedValue { $0 = chosen }
             terminal.write("Send now uses \(chosen.rawValue)\n")
         case .status:
-            let connected = (try? node.session.connection()) != nil
+            let tracker = node.session.connectedTracker
             terminal.write("""
-                tracker \(node.configuration.server): \(connected ? "connected" : "not connected (reconnecting)")
+                tracker \(tracker.map { "\($0): connected" } ?? "\(Endpoint.describe(node.configuration.servers)): not connected (reconnecting)")
                 sharing \(counted(node.share.snapshot.files.count, "file")) from \(node.configuration.shareFolder) on port \(node.configuration.port)
                 downloads go to \(node.configuration.downloadFolder); Send uses \(transport.withLockedValue { $0 }.rawValue), up to \(maximumSources) source\(maximumSources == 1 ? "" : "s") per file
 
@@ -106,7 +120,7 @@ struct PeerConsole: Service, CustomStringConvertible {
         case .help:
             terminal.write(ConsoleCommand.helpText + "\n")
         case .version:
-            terminal.write("ferry \(FerryVersion.number)\n")
+            terminal.write("ferry \(BuildVersion.text)\n")
         case .send, .quit, .empty:
             break
         }

@@ -2,15 +2,18 @@ import ArgumentParser
 import FerryPeer
 import Foundation
 
-/// Where the tracker is: `--server`, else `FERRY_SERVER`, else `127.0.0.1:4444`.
+/// Where the tracker is: `--server`, else `FERRY_SERVER`, else `127.0.0.1:4444`. Several trackers
+/// sharing one index may be given, comma-separated: the first that answers is used.
 struct TrackerOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Tracker address HOST[:PORT].", discussion: "Default: $FERRY_SERVER, else 127.0.0.1:4444."))
+    @Option(help: ArgumentHelp(
+        "Tracker address HOST[:PORT], or several comma-separated (a:4444,b:4444) to fail over between.",
+        discussion: "Default: $FERRY_SERVER, else 127.0.0.1:4444."))
     var server: String?
 
-    func endpoint() throws -> Endpoint {
+    func endpoints() throws -> [Endpoint] {
         let text = server ?? ProcessInfo.processInfo.environment["FERRY_SERVER"] ?? "127.0.0.1:4444"
         do {
-            return try Endpoint(parsing: text, defaultPort: 4444)
+            return try Endpoint.list(parsing: text, defaultPort: 4444)
         } catch {
             throw ValidationError("--server: \(error.message)")
         }

@@ -23,7 +23,6 @@ final class ProgressDisplay: Sendable {
     private struct State {
         var transfers: [String: Transfer] = [:]
         var order: [String] = []
-        var drawnLines = 0
         var lastDraw: ContinuousClock.Instant?
     }
 
@@ -98,31 +97,20 @@ final class ProgressDisplay: Sendable {
         }
     }
 
-    /// Prints a line above the live block.
+    /// Prints a line above the live lines.
     private func emit(_ text: String, _ state: inout State) {
-        clear(&state)
         terminal.write(text + "\n")
         draw(&state, now: .now, force: true)
     }
 
-    private func clear(_ state: inout State) {
-        guard terminal.isInteractive, state.drawnLines > 0 else { return }
-        terminal.write(String(repeating: "\u{1B}[1A\u{1B}[2K", count: state.drawnLines) + "\r")
-        state.drawnLines = 0
-    }
-
+    /// Shows this display's live lines (one per running file, cut to the terminal's width) through
+    /// the console's one writer, which keeps them below everything printed and above the prompt.
     private func draw(_ state: inout State, now: ContinuousClock.Instant, force: Bool) {
         guard terminal.isInteractive else { return }
         if !force, let last = state.lastDraw, (now - last).seconds < 0.1 { return }
-        clear(&state)
         let width = terminal.width - 1
-        var text = ""
-        for name in state.order {
-            guard let transfer = state.transfers[name] else { continue }
-            text += String(line(for: transfer).prefix(width)) + "\n"
-        }
-        terminal.write(text)
-        state.drawnLines = state.order.count
+        let lines = state.order.compactMap { state.transfers[$0].map { String(line(for: $0).prefix(width)) } }
+        ConsoleScreen.shared.show(lines, for: ObjectIdentifier(self))
         state.lastDraw = now
     }
 

@@ -35,6 +35,7 @@ final class ShutdownSignals: @unchecked Sendable {
                 if count == 1 {
                     onFirst(number)
                 } else {
+                    LineEditor.restoreTerminal()
                     _exit(128 + number)
                 }
             }

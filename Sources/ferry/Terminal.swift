@@ -1,5 +1,4 @@
 import Foundation
-import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
 import Glibc
@@ -26,26 +25,8 @@ struct Terminal: Sendable {
         return Int(size.ws_col)
     }
 
-    /// Writes `text` to stdout at once.
+    /// Writes `text` to stdout, above the live progress lines and the prompt (see `ConsoleScreen`).
     func write(_ text: String) {
-        Self.lock.withLock {
-            var bytes = Array(text.utf8)[...]
-            while !bytes.isEmpty {
-                let written = bytes.withUnsafeBytes { systemWrite(STDOUT_FILENO, $0.baseAddress, $0.count) }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return
-                }
-                bytes = bytes.dropFirst(written)
-            }
-        }
+        ConsoleScreen.shared.write(text)
     }
-
-    private static let lock = NIOLock()
 }
-
-#if canImport(Glibc)
-private let systemWrite = Glibc.write
-#elseif canImport(Darwin)
-private let systemWrite = Darwin.write
-#endif

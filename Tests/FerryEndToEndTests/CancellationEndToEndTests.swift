@@ -47,6 +47,10 @@ extension EndToEndTests {
             #expect(outcome.attempts.allSatisfy { $0.error == nil }, "\(outcome.attempts)")
             #expect(FileManager.default.fileExists(atPath: into + "/big.bin.part"))
             #expect(outcome.jsonLine.contains(#""status":"cancelled""#))
+            // What this run received counts, though no holder failed.
+            let bytesField = #""bytes":\#(outcome.bytes)"#
+            #expect(outcome.bytes > 0 && (outcome.jsonLine.contains(bytesField + ",") || outcome.jsonLine.contains(bytesField + "}")),
+                    "\(outcome.jsonLine)")
             #expect(TransferReport.resultText(outcome, color: false).hasPrefix("◼ \"big.bin\" cancelled; "))
             for peer in peers { await peer.kill() }
             await tracker.stop()

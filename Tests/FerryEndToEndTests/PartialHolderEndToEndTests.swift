@@ -51,15 +51,33 @@ extension EndToEndTests {
             let header = Array("200 \(Self.size) \(digest.hex) \(start) \(Self.chunkSize)\n".utf8)
             #expect(Array(reply.prefix(header.count)) == header)
             #expect(Array(reply.dropFirst(header.count)) == Array(bytes[Int(start)..<Int(start + Self.chunkSize)]))
-            // A chunk it does not have is refused, never sent from the part file.
-            if let missing = chunks.firstIndex(of: false) {
+            // A chunk it does not have is refused, never sent from the part file. The download goes on
+            // meanwhile: a chunk missing from the bitmap can be verified before the GET reaches the
+            // peer. Then the bitmap read after the reply must show it, and another missing chunk is
+            // tried (a peer serving unverified bytes would answer 200 for a chunk still missing).
+            var bitmap = chunks
+            var refused = false
+            for _ in 0..<5 {
+                guard let missing = bitmap.firstIndex(of: false) else { break }
                 let start = UInt64(missing) * Self.chunkSize
-                let refusal = try await RawClient.withConnection(host: host(111), port: 5555) { client in
+                let answer = try await RawClient.withConnection(host: host(111), port: 5555) { client in
                     try await client.send("GET \(start) \(start + Self.chunkSize) \"big.bin\"\n")
                     return try await client.readToEnd()
                 }
-                #expect(String(decoding: refusal, as: UTF8.self).hasPrefix("416 "), "\(String(decoding: refusal.prefix(200), as: UTF8.self))")
+                let text = String(decoding: answer.prefix(200), as: UTF8.self)
+                if text.hasPrefix("416 ") {
+                    refused = true
+                    break
+                }
+                #expect(text.hasPrefix("200 "), "\(text)")
+                bitmap = try await PieceLayerFetcher(localHost: "127.0.0.1")
+                    .chunks(of: Self.name, size: UInt64(Self.size), digest: digest, chunkSize: Self.chunkSize, from: early.holder).get()
+                #expect(bitmap[missing], "chunk \(missing) was served before it was verified: \(text)")
+                guard bitmap[missing] else { break }
             }
+            // Every chunk may have arrived before a refusal could be seen (a very slow run): then
+            // there was nothing left to refuse.
+            #expect(refused || !bitmap.contains(false), "\(bitmap)")
             // A peer that starts later fetches from it too.
             let late = try await TestPeer.start(host: host(112), tracker: tracker.endpoint, in: temporary)
             let lateOutcome = try #require(await late.node.downloader().download(["big.bin"]).first)

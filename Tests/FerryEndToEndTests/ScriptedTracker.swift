@@ -61,22 +61,29 @@ final class ScriptedTracker: Sendable {
         let state = NIOLockedValueBox(State())
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(AcceptedChannel.autoReadOption, value: false)
             .bind(host: "127.0.0.1", port: 0) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    // Recorded here, so that `stop()` closes one the accept loop never took too.
+                    state.withLockedValue { state in
+                        state.connections.append(Connection())
+                        state.channels[state.connections.count - 1] = channel
+                    }
+                    return channel
                 }
             }
         let task = Task {
             await withDiscardingTaskGroup { group in
                 do {
                     try await server.executeThenClose { inbound in
-                        for try await connection in inbound {
+                        for try await channel in inbound {
                             let index = state.withLockedValue { state in
-                                state.connections.append(Connection())
-                                state.channels[state.connections.count - 1] = connection.channel
-                                return state.connections.count - 1
+                                state.channels.first { $0.value === channel }!.key
                             }
-                            group.addTask { await serve(connection, index: index, behaviour, state: state) }
+                            group.addTask {
+                                guard let connection = try? await AcceptedChannel.wrap(channel) as NIOAsyncChannel<ByteBuffer, ByteBuffer> else { return }
+                                await serve(connection, index: index, behaviour, state: state)
+                            }
                         }
                     }
                 } catch {}

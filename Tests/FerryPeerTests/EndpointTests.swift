@@ -67,4 +67,21 @@ struct EndpointTests {
         #expect(endpoint.description == text)
         #expect(try Endpoint(parsing: text, defaultPort: 9) == endpoint)
     }
+
+    @Test("a comma-separated list keeps its order, drops duplicates and allows spaces")
+    func list() throws {
+        let endpoints = try Endpoint.list(parsing: "a:4444, [::1]:5000 ,b,a:4444", defaultPort: 4444)
+        #expect(endpoints == [Endpoint(host: "a", port: 4444), Endpoint(host: "::1", port: 5000), Endpoint(host: "b", port: 4444)])
+        #expect(Endpoint.describe(endpoints) == "a:4444, [::1]:5000, b:4444")
+    }
+
+    @Test("a list with an empty or bad item, or too many, is refused with the reason",
+          arguments: [("a:4444,", "an empty address"), (",a", "an empty address"), ("a, ,b", "an empty address"),
+                      ("a,b:x", "the port must be a number"),
+                      ((0...Endpoint.maximumListCount).map { "h\($0)" }.joined(separator: ","), "at most 16 trackers")])
+    func badList(_ text: String, _ reason: String) {
+        #expect { try Endpoint.list(parsing: text, defaultPort: 4444) } throws: { error in
+            (error as? PeerError)?.message.contains(reason) == true
+        }
+    }
 }

@@ -37,12 +37,58 @@ struct FailoverPlanTests {
         var plan = FailoverPlan(size: 10, candidates: [Self.c1, Self.c2])
         for candidate in [Self.c1, Self.c2] {
             #expect(plan.nextAction() == .fetch(candidate, offset: 0))
-            plan.record(candidate, bytes: 0, error: .busy)
+            plan.record(candidate, bytes: 0, error: .connectFailed)
         }
         #expect(plan.nextAction() == .askTracker)
         #expect(plan.nextAction() == .giveUp)
         #expect(plan.nextAction() == .giveUp)
         #expect(plan.finishingAttempt == nil)
+        #expect(plan.busyPausesTaken == 0)
+    }
+
+    @Test("holders that were busy in the last pass are asked again after growing pauses, then the plan gives up")
+    func busyHoldersAreWaitedFor() {
+        var plan = FailoverPlan(size: 10, candidates: [Self.c1, Self.c2, Self.c3])
+        #expect(plan.nextAction() == .fetch(Self.c1, offset: 0))
+        plan.record(Self.c1, bytes: 0, error: .busy)
+        #expect(plan.nextAction() == .fetch(Self.c2, offset: 0))
+        plan.record(Self.c2, bytes: 0, error: .connectFailed)
+        #expect(plan.nextAction() == .fetch(Self.c3, offset: 0))
+        plan.record(Self.c3, bytes: 2, error: .busy)
+        #expect(plan.nextAction() == .askTracker)
+        plan.holdersRefreshed([Self.c1, Self.c2, Self.c3])
+        for candidate in [Self.c1, Self.c2, Self.c3] {
+            #expect(plan.nextAction() == .fetch(candidate, offset: 2))
+            plan.record(candidate, bytes: 0, error: candidate == Self.c2 ? .connectFailed : .busy)
+        }
+        var pauses: [Duration] = []
+        for round in 1...FailoverPlan.busyRounds {
+            guard case .pause(let pause) = plan.nextAction() else {
+                Issue.record("round \(round): expected a pause")
+                return
+            }
+            pauses.append(pause)
+            // Only the busy ones, in order; the unreachable one is not asked again.
+            #expect(plan.nextAction() == .fetch(Self.c1, offset: 2))
+            plan.record(Self.c1, bytes: 0, error: .busy)
+            #expect(plan.nextAction() == .fetch(Self.c3, offset: 2))
+            plan.record(Self.c3, bytes: 0, error: .busy)
+        }
+        #expect(pauses == [.milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(4), .seconds(4)])
+        #expect(plan.nextAction() == .giveUp)
+        #expect(plan.busyPausesTaken == FailoverPlan.busyRounds)
+    }
+
+    @Test("a busy holder that serves after a pause finishes the download")
+    func busyThenServes() {
+        var plan = FailoverPlan(size: 10, candidates: [Self.c1])
+        #expect(plan.nextAction() == .fetch(Self.c1, offset: 0))
+        plan.record(Self.c1, bytes: 0, error: .busy)
+        #expect(plan.nextAction() == .askTracker)
+        #expect(plan.nextAction() == .pause(.milliseconds(250)), "the tracker gave nothing new: the busy holder is waited for")
+        #expect(plan.nextAction() == .fetch(Self.c1, offset: 0))
+        plan.record(Self.c1, bytes: 10, error: nil)
+        #expect(plan.nextAction() == .verify)
     }
 
     @Test("fresh holders from the tracker are all tried from the current offset; no second tracker question")
@@ -292,6 +338,7 @@ struct FailoverPlanTests {
             let candidates = (0..<Int.random(in: 0...4, using: &generator)).map { Self.candidate($0) }
             var plan = FailoverPlan(size: size, candidates: candidates, received: start)
             var askedTracker = 0
+            var pauses = 0
             var steps = 0
             loop: while true {
                 steps += 1
@@ -317,6 +364,10 @@ struct FailoverPlanTests {
                         plan.record(candidate, bytes: size - offset, error: nil)
                         #expect(plan.received == size)
                     }
+                case .pause:
+                    pauses += 1
+                    #expect(pauses <= FailoverPlan.busyRounds)
+                    #expect(askedTracker == 1, "busy holders are waited for only after the tracker was asked")
                 case .askTracker:
                     askedTracker += 1
                     #expect(askedTracker == 1)

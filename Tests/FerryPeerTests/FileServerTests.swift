@@ -56,6 +56,7 @@ struct ServerUnderTest {
     let share: Share
     let host: String
     let port: Int
+    let server: FileServer
     let group: ServiceGroup
     let task: Task<Void, any Error>
 
@@ -72,7 +73,7 @@ struct ServerUnderTest {
         let group = ServiceGroup(configuration: .init(services: [server], logger: quietLogger))
         let task = Task { try await group.run() }
         let port = try await listening.futureResult.get()
-        return ServerUnderTest(folder: folder, share: share, host: host, port: port, group: group, task: task)
+        return ServerUnderTest(folder: folder, share: share, host: host, port: port, server: server, group: group, task: task)
     }
 
     func connect(from source: Int) async throws -> LoopbackClient {
@@ -99,6 +100,8 @@ struct FileServerTests {
         defer { Task { await server.stop() } }
         let first = try await server.connect(from: 2)
         let second = try await server.connect(from: 2)
+        // Connected is not yet admitted: the third must come after the server took both.
+        #expect(await eventually { server.server.openConnections == 2 })
         let overAddress = try await server.connect(from: 2)
         let addressReply = try await overAddress.readLine()
         #expect(addressReply?.hasPrefix("503 busy: 2 connections from your address") == true, "\(addressReply ?? "closed")")
@@ -124,6 +127,7 @@ struct FileServerTests {
         // Three silent connections fill the server.
         var silent: [LoopbackClient] = []
         for source in 2...4 { silent.append(try await server.connect(from: source)) }
+        #expect(await eventually { server.server.openConnections == 3 })
         // A client that asks at once is served; the oldest silent connection gave its place.
         var asking: [LoopbackClient] = []
         for source in 5...7 {
@@ -246,6 +250,37 @@ struct FileServerTests {
         let rest = try await client.readToEnd(timeout: .seconds(5))
         #expect(client.closedByPeer, "the server left the connection open")
         #expect(rest < 8 << 20)
+    }
+
+    @Test("connections that arrive while the server stops are all closed, none dropped open", .timeLimit(.minutes(1)))
+    func connectionsDuringShutdown() async throws {
+        // Eight clients connect at once from eight addresses, eight times over, while the server is
+        // cancelled: each connection the server accepted must be closed by it (served and refused,
+        // or never taken by the accept loop), and the server must stop.
+        for _ in 0..<8 {
+            let server = try await ServerUnderTest.start(limits: FileServer.Limits())
+            let results = await withTaskGroup(of: Bool?.self) { group in
+                for source in 2..<10 {
+                    group.addTask {
+                        guard let client = try? await server.connect(from: source) else { return nil }
+                        let closed = (try? await client.waitForClose(timeout: .seconds(20))) ?? false
+                        await client.close()
+                        return closed
+                    }
+                }
+                group.addTask {
+                    server.task.cancel()
+                    return nil
+                }
+                var results: [Bool?] = []
+                for await result in group { results.append(result) }
+                return results
+            }
+            _ = try? await server.task.value
+            server.folder.remove()
+            // `nil`: refused before it connected (the listener was closed); `false`: left open.
+            #expect(!results.contains(false))
+        }
     }
 
     @Test("graceful shutdown: stops accepting, closes idle connections, lets an upload run for the grace period, then closes it")

@@ -59,6 +59,14 @@ struct ListPatternTests {
         ("a*a*a*a*a*b", String(repeating: "a", count: 200), false),
         ("*%*", "50% off", true),
         ("*_*", "a-b", false),
+        // Pattern and name are compared in NFC: either form finds the other.
+        ("e\u{301}", "caf\u{E9}.txt", true),
+        ("\u{E9}", "cafe\u{301}.txt", true),
+        ("caf?.txt", "cafe\u{301}.txt", true),  // ? is one scalar of the NFC form
+        ("caf??.txt", "cafe\u{301}.txt", false),
+        ("e", "caf\u{E9}", false),
+        ("e", "cafe\u{301}", false),            // é is not e, in either form
+        ("K", "\u{212A}elvin", true),           // the Kelvin sign's NFC is K
     ]
 
     @Test("matches() follows the same rules", arguments: matching)

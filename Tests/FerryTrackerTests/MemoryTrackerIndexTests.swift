@@ -28,7 +28,7 @@ struct MemoryTrackerIndexTests {
         let digests = [digestA, digestB]
         var peers: [PeerID] = []
         for step in 0..<400 {
-            switch Int.random(in: 0..<8, using: &random) {
+            switch Int.random(in: 0..<9, using: &random) {
             case 0 where peers.count < 6:
                 peers.append(index.registerPeer(host: "10.0.0.\(Int.random(in: 1...4, using: &random))", tcpPort: 5555,
                                                 udpPort: UInt16.random(in: 0...1, using: &random)))
@@ -39,7 +39,13 @@ struct MemoryTrackerIndexTests {
                     SharedFileEntry(name: fileName($0), size: UInt64.random(in: 1...2, using: &random),
                                     digest: digests.randomElement(using: &random)!)
                 }
-                index.replaceShare(of: peers.randomElement(using: &random)!, with: files)
+                let peer = peers.randomElement(using: &random)!
+                if Bool.random(using: &random) {
+                    index.replaceShare(of: peer, with: files)
+                } else {
+                    // As an UPDATE hands it over: keyed by name.
+                    index.replaceShare(of: peer, byName: Dictionary(files.map { ($0.name, $0) }, uniquingKeysWith: { $1 }))
+                }
             case 3 where !peers.isEmpty:
                 let root = Bool.random(using: &random) ? ContentDigest(hex: String(repeating: "d", count: 64)) : nil
                 _ = index.addFile(SharedFileEntry(name: fileName(names.randomElement(using: &random)!), size: 1, digest: digestA,
@@ -47,6 +53,13 @@ struct MemoryTrackerIndexTests {
                                   to: peers.randomElement(using: &random)!)
             case 4 where !peers.isEmpty:
                 _ = index.removeFile(named: fileName(names.randomElement(using: &random)!), from: peers.randomElement(using: &random)!)
+            case 5:
+                // Reports reorder holders: the cached replies of the holder's names must follow.
+                let verdict: HolderReport.Verdict = Bool.random(using: &random)
+                    ? .failed : .served(bytes: UInt64.random(in: 1...(1 << 30), using: &random), milliseconds: 1000)
+                _ = index.report(HolderReport(host: "10.0.0.\(Int.random(in: 1...4, using: &random))", tcpPort: 5555,
+                                              verdict: verdict),
+                                 from: "192.168.0.\(Int.random(in: 1...3, using: &random))")
             default:
                 let asked = (0..<Int.random(in: 1...3, using: &random)).map { _ in
                     (names + ["nope", "../x", "a"]).randomElement(using: &random)!
@@ -131,6 +144,29 @@ struct TrackerJournalTests {
         await writer.value
     }
 
+    @Test("LIST finds a name in either Unicode form: the database holds names in NFC, patterns are put in NFC",
+          arguments: [("caf\u{E9}.txt", "cafe\u{301}"), ("cafe\u{301}.txt", "caf\u{E9}")])
+    func listCanonically(announced: String, pattern: String) async throws {
+        let durable = try SQLiteTrackerStore(path: ":memory:")
+        let journal = TrackerJournal(durable: durable, logger: quietLogger)
+        let writer = Task { await journal.run() }
+        let peer = journal.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
+        journal.replaceShare(of: peer, with: [entry(announced), entry("other")])
+        let nfc = "caf\u{E9}.txt"
+        for query in [pattern, pattern + "*", "*" + pattern + ".txt", "caf?.txt"] {
+            let listed = try await journal.list(matching: ListPattern(query), limit: 10).map(\.name)
+            #expect(listed.map(\.scalarValues) == [nfc.scalarValues], "pattern \(query.debugDescription)")
+        }
+        // An ADD and a REMOVE of the other form reach the same row.
+        _ = journal.addFile(entry(announced, 99), to: peer)
+        #expect(try await journal.list(matching: ListPattern(pattern), limit: 10).map(\.size) == [99])
+        let otherForm = announced.scalarValues == nfc.scalarValues ? "cafe\u{301}.txt" : nfc
+        _ = journal.removeFile(named: fileName(otherForm), from: peer)
+        #expect(try await journal.list(matching: ListPattern(pattern), limit: 10).isEmpty)
+        journal.stop()
+        await writer.value
+    }
+
     @Test("a session that came and went before the writer looked is never written")
     func shortSessionsCoalesce() async throws {
         let durable = try SQLiteTrackerStore(path: ":memory:")
@@ -144,6 +180,26 @@ struct TrackerJournalTests {
         #expect(next.rawValue == 1)     // the first session the database ever saw
         journal.stop()
         await writer.value
+    }
+
+    @Test("stopped, the writer writes what is left; cancelled, it ends without logging an error")
+    func stoppedOrCancelled() async throws {
+        for cancelled in [false, true] {
+            let durable = try SQLiteTrackerStore(path: ":memory:")
+            let messages = NIOLockedValueBox<[String]>([])
+            let logger = Logger(label: "test") { _ in CapturingLogHandler(messages: messages) }
+            let journal = TrackerJournal(durable: durable, logger: logger)
+            let peer = journal.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
+            journal.replaceShare(of: peer, with: [entry("a"), entry("b")])
+            // Stopped or cancelled before it runs: cancelled, every database write it tried would be refused.
+            let writer = Task { await journal.run() }
+            if cancelled { writer.cancel() } else { journal.stop() }
+            await writer.value
+            let written = try await durable.holderRows(for: [fileName("a"), fileName("b")]).count
+            #expect(written == (cancelled ? 0 : 2), "cancelled: \(cancelled)")
+            #expect(!messages.withLockedValue { $0 }.contains { $0.hasPrefix("error") }, "\(messages.withLockedValue { $0 })")
+            await journal.flush()   // returns at once once the writer has ended
+        }
     }
 
     @Test("a failing database is logged; lookups go on from memory, and the next change writes the whole share")
@@ -230,5 +286,51 @@ struct ConversationDirectTests {
         let direct = await Self.replies(script, direct: true)
         #expect(plain.replies == direct.replies)
         #expect(plain.rows == direct.rows)
+    }
+
+    @Test("reports rank holders: a failing one sinks to the end until it serves again, the faster rise")
+    func reportsRankHolders() {
+        let index = MemoryTrackerIndex()
+        let file = SharedFileEntry(name: fileName("f"), size: 1, digest: digestA)
+        for host in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+            index.replaceShare(of: index.registerPeer(host: host, tcpPort: 5555, udpPort: 0), with: [file])
+        }
+        func order() -> [String] {
+            _ = MemoryTrackerIndexTests.cached(index, ["f"])  // a cached reply must not outlive a change of rank
+            return index.holderRows(for: [fileName("f")]).map(\.holder.host)
+        }
+        func report(_ host: String, _ verdict: HolderReport.Verdict, from reporter: String) {
+            #expect(index.report(HolderReport(host: host, tcpPort: 5555, verdict: verdict), from: reporter))
+        }
+        #expect(order() == ["10.0.0.1", "10.0.0.2", "10.0.0.3"], "connection order with no reports")
+
+        report("10.0.0.1", .failed, from: "192.168.0.1")
+        #expect(order() == ["10.0.0.2", "10.0.0.3", "10.0.0.1"])
+        #expect(MemoryTrackerIndexTests.cached(index, ["f"]) == MemoryTrackerIndexTests.expected(index, ["f"]))
+
+        // 4 MiB/s beats the unknown holder's assumed 1 MiB/s.
+        report("10.0.0.3", .served(bytes: 4 << 20, milliseconds: 1000), from: "192.168.0.1")
+        #expect(order() == ["10.0.0.3", "10.0.0.2", "10.0.0.1"])
+        #expect(MemoryTrackerIndexTests.cached(index, ["f"]) == MemoryTrackerIndexTests.expected(index, ["f"]))
+
+        // One reporter served, two failed: still failing. The failed reporter's own OK tips it back.
+        report("10.0.0.1", .served(bytes: 1 << 20, milliseconds: 1000), from: "192.168.0.2")
+        report("10.0.0.1", .failed, from: "192.168.0.3")
+        #expect(order().last == "10.0.0.1")
+        report("10.0.0.1", .served(bytes: 1 << 20, milliseconds: 1000), from: "192.168.0.1")
+        #expect(order() == ["10.0.0.3", "10.0.0.1", "10.0.0.2"], "served again; same speed class as the unknown, older")
+        #expect(MemoryTrackerIndexTests.cached(index, ["f"]) == MemoryTrackerIndexTests.expected(index, ["f"]))
+
+        // A holder cannot rank itself; an endpoint nobody holds is unknown; a new session starts afresh.
+        #expect(index.report(HolderReport(host: "10.0.0.2", tcpPort: 5555, verdict: .served(bytes: 1 << 40, milliseconds: 1)),
+                             from: "10.0.0.2"))
+        #expect(index.health(ofHolderAt: "10.0.0.2", tcpPort: 5555) == HolderHealth())
+        #expect(!index.report(HolderReport(host: "10.0.0.9", tcpPort: 5555, verdict: .failed), from: "192.168.0.1"))
+        report("10.0.0.1", .failed, from: "192.168.0.4")
+        report("10.0.0.1", .failed, from: "192.168.0.5")
+        #expect(order().last == "10.0.0.1")
+        index.replaceShare(of: index.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0), with: [file])
+        #expect(index.health(ofHolderAt: "10.0.0.1", tcpPort: 5555) == HolderHealth())
+        #expect(order() == ["10.0.0.3", "10.0.0.2", "10.0.0.1"], "the new session is the newest connection")
     }
 }

@@ -4,22 +4,32 @@ import FerryWire
 import Foundation
 import Testing
 
-/// The two implementations of the index that the same cases hold to.
+/// The implementations of the index that the same cases hold to: PostgreSQL among them when a test
+/// database is given (``PostgresTestEnvironment``; `PostgresTrackerStoreTests` says when it is skipped).
 enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     case sqlite
     case memory
+    case postgres
 
-    func make() throws -> any TrackerStore {
+    static var allCases: [StoreKind] {
+        [.sqlite, .memory] + (PostgresTestEnvironment.runs ? [.postgres] : [])
+    }
+
+    /// The stores that rank holders by downloaders' reports (SQLite, a durable record only, does not).
+    static var ranking: [StoreKind] { allCases.filter { $0 != .sqlite } }
+
+    func make() async throws -> any TrackerStore {
         switch self {
         case .sqlite: try SQLiteTrackerStore(path: ":memory:")
         case .memory: MemoryTrackerIndex()
+        case .postgres: try await PostgresTestStore.make()
         }
     }
 
     var testDescription: String { rawValue }
 }
 
-@Suite("TrackerStore: the index in SQLite and in memory, held to the same cases")
+@Suite("TrackerStore: the index in SQLite, in memory and in PostgreSQL, held to the same cases")
 struct SQLiteTrackerStoreTests {
     static func memory() throws -> SQLiteTrackerStore { try SQLiteTrackerStore(path: ":memory:") }
 
@@ -29,7 +39,7 @@ struct SQLiteTrackerStoreTests {
 
     @Test("each registration is a new peer", arguments: StoreKind.allCases)
     func registration(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let a = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
         let b = try await store.registerPeer(host: "10.0.0.2", tcpPort: 5555, udpPort: 0)
         let c = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5556, udpPort: 0)
@@ -39,7 +49,7 @@ struct SQLiteTrackerStoreTests {
 
     @Test("shared files are found for live peers, in the order the peers connected", arguments: StoreKind.allCases)
     func holderRows(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let a = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 5556)
         let b = try await store.registerPeer(host: "::1", tcpPort: 6000, udpPort: 0)
         try await store.replaceShare(of: b, with: [entry("x", 1), entry("y", 2)])
@@ -51,7 +61,7 @@ struct SQLiteTrackerStoreTests {
 
     @Test("rows carry the digest and size exactly, up to Int64.max", arguments: StoreKind.allCases)
     func exactValues(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 1, udpPort: 65535)
         let big = SharedFileEntry(name: fileName("big"), size: UInt64(Int64.max), digest: digestC)
         try await store.replaceShare(of: peer, with: [big])
@@ -63,7 +73,7 @@ struct SQLiteTrackerStoreTests {
 
     @Test("replaceShare replaces everything the peer shared", arguments: StoreKind.allCases)
     func replaceShare(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
         try await store.replaceShare(of: peer, with: [entry("old1"), entry("old2")])
         try await store.replaceShare(of: peer, with: [entry("old2", 99, digestB), entry("new")])
@@ -76,7 +86,7 @@ struct SQLiteTrackerStoreTests {
 
     @Test("addFile says whether the name is new and replaces the content", arguments: StoreKind.allCases)
     func addFile(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
         #expect(try await store.addFile(entry("a", 1, digestA), to: peer))
         #expect(try await !store.addFile(entry("a", 2, digestB), to: peer))
@@ -88,7 +98,7 @@ struct SQLiteTrackerStoreTests {
 
     @Test("removeFile says whether the peer shared the name", arguments: StoreKind.allCases)
     func removeFile(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
         let other = try await store.registerPeer(host: "10.0.0.2", tcpPort: 5555, udpPort: 0)
         try await store.replaceShare(of: peer, with: [entry("a")])
@@ -101,7 +111,7 @@ struct SQLiteTrackerStoreTests {
 
     @Test("an unregistered peer's files leave lookups at once", arguments: StoreKind.allCases)
     func unregister(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
         try await store.replaceShare(of: peer, with: [entry("a")])
         try await store.unregisterPeer(peer)
@@ -112,7 +122,7 @@ struct SQLiteTrackerStoreTests {
 
     @Test("a peer that registers again from the same address and port supersedes its old session", arguments: StoreKind.allCases)
     func supersede(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let old = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
         try await store.replaceShare(of: old, with: [entry("old")])
         let otherPort = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5556, udpPort: 0)
@@ -126,9 +136,55 @@ struct SQLiteTrackerStoreTests {
                 == ["old@10.0.0.1:5556/0 12", "old@10.0.0.2:5555/0 12"])
     }
 
+    @Test("reports rank holders: failing ones last, then by speed class; a new session starts afresh", arguments: StoreKind.ranking)
+    func reportsRankHolders(_ kind: StoreKind) async throws {
+        let store = try await kind.make()
+        var sessions: [String: PeerID] = [:]
+        for host in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+            sessions[host] = try await store.registerPeer(host: host, tcpPort: 5555, udpPort: 0)
+            try await store.replaceShare(of: sessions[host]!, with: [entry("x"), entry("y")])
+        }
+        func order(_ name: String = "x") async throws -> [String] {
+            try await store.holderRows(for: [fileName(name)]).map(\.holder.host)
+        }
+        func report(_ host: String, _ verdict: HolderReport.Verdict, from reporter: String) async throws -> Bool {
+            try await store.report(HolderReport(host: host, tcpPort: 5555, verdict: verdict), from: reporter)
+        }
+        #expect(try await order() == ["10.0.0.1", "10.0.0.2", "10.0.0.3"])
+        // One reporter says the first failed: it sinks below the others, for every name it holds.
+        #expect(try await report("10.0.0.1", .failed, from: "10.9.0.1"))
+        #expect(try await order() == ["10.0.0.2", "10.0.0.3", "10.0.0.1"])
+        #expect(try await order("y") == ["10.0.0.2", "10.0.0.3", "10.0.0.1"])
+        // 100 MiB/s (class 26) ranks before an unreported holder (1 MiB/s, class 20).
+        #expect(try await report("10.0.0.3", .served(bytes: 100 << 20, milliseconds: 1000), from: "10.9.0.1"))
+        #expect(try await order() == ["10.0.0.3", "10.0.0.2", "10.0.0.1"])
+        // Another reporter got 4 KiB/s from the first: one verdict each way, so not failing, but slow.
+        #expect(try await report("10.0.0.1", .served(bytes: 4096, milliseconds: 1000), from: "10.9.0.2"))
+        #expect(try await order() == ["10.0.0.3", "10.0.0.2", "10.0.0.1"])
+        // The first reporter changes its mind: its OK replaces its FAILED; the average rate (½ each)
+        // of 4 KiB/s and 4 MiB/s is over 2 MiB/s, class 21.
+        #expect(try await report("10.0.0.1", .served(bytes: 4 << 20, milliseconds: 1000), from: "10.9.0.1"))
+        #expect(try await order() == ["10.0.0.3", "10.0.0.1", "10.0.0.2"])
+        // Two reporters now say the fastest failed, against one OK: it sinks to the end.
+        #expect(try await report("10.0.0.3", .failed, from: "10.9.0.2"))
+        #expect(try await report("10.0.0.3", .failed, from: "10.9.0.3"))
+        #expect(try await order() == ["10.0.0.1", "10.0.0.2", "10.0.0.3"])
+        // Unknown holders and a holder's word on itself.
+        #expect(try await report("10.0.0.9", .failed, from: "10.9.0.1") == false)
+        #expect(try await report("10.0.0.2", .failed, from: "10.0.0.2"))
+        #expect(try await order() == ["10.0.0.1", "10.0.0.2", "10.0.0.3"])
+        // A new session of the failing holder starts with no reports: it ranks as unknown again,
+        // after the holders with its rank that connected before it.
+        let again = try await store.registerPeer(host: "10.0.0.3", tcpPort: 5555, udpPort: 0)
+        try await store.replaceShare(of: again, with: [entry("x")])
+        #expect(try await order() == ["10.0.0.1", "10.0.0.2", "10.0.0.3"])
+        #expect(try await report("10.0.0.3", .served(bytes: 1 << 30, milliseconds: 1000), from: "10.9.0.4"))
+        #expect(try await order() == ["10.0.0.3", "10.0.0.1", "10.0.0.2"])
+    }
+
     @Test("markAllPeersOffline empties the index", arguments: StoreKind.allCases)
     func markAllOffline(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
         try await store.replaceShare(of: peer, with: [entry("a")])
         try await store.markAllPeersOffline()
@@ -157,7 +213,7 @@ struct SQLiteTrackerStoreTests {
     }
 
     static func populated(_ kind: StoreKind) async throws -> any TrackerStore {
-        let store = try kind.make()
+        let store = try await kind.make()
         let a = try await store.registerPeer(host: "10.0.0.1", tcpPort: 1, udpPort: 0)
         let b = try await store.registerPeer(host: "10.0.0.2", tcpPort: 1, udpPort: 0)
         let c = try await store.registerPeer(host: "10.0.0.3", tcpPort: 1, udpPort: 0)
@@ -205,7 +261,7 @@ struct SQLiteTrackerStoreTests {
 
     @Test("LIST (SQL LIKE, or the index's scan) and ListPattern.matches agree on ASCII and simple Unicode names", arguments: StoreKind.allCases)
     func likeAgreesWithMatches(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 1, udpPort: 0)
         let names = ["a.txt", "A.TXT", "ab", "a_b", "a%b", "x\"y", "日本.txt", "é.txt", "É.TXT", "read me", "a.b.c", "..."]
         try await store.replaceShare(of: peer, with: names.map { entry($0) })
@@ -218,14 +274,14 @@ struct SQLiteTrackerStoreTests {
         }
     }
 
-    @Test("SQL LIKE and ListPattern.matches agree on names with combining marks and emoji sequences")
+    @Test("SQL LIKE on names in NFC (as the journal writes them) and ListPattern.matches agree on combining marks and emoji sequences")
     func likeAgreesWithMatchesOnGraphemes() async throws {
         let store = try Self.memory()
         let peer = try await store.registerPeer(host: "10.0.0.1", tcpPort: 1, udpPort: 0)
-        let names = ["e\u{301}", "🇫🇷", "x%\u{301}y", "x%y"]
+        let names = ["e\u{301}", "\u{E9}x", "🇫🇷", "x%\u{301}y", "x%y", "e\u{332}"].map(SharedFileName.normalized)
         try await store.replaceShare(of: peer, with: names.map { entry($0) })
         var disagreements: [String] = []
-        for pattern in ["?", "e", "%\u{301}"] {
+        for pattern in ["?", "e", "%\u{301}", "e\u{301}", "\u{E9}", "e\u{301}?", "?x", "e*"] {
             let sql = Set(try await store.list(matching: ListPattern(pattern), limit: 100).map(\.name))
             let swift = Set(names.filter { ListPattern(pattern).matches($0) })
             if sql != swift { disagreements.append("\(pattern.debugDescription): SQL \(sql.sorted()) vs matches() \(swift.sorted())") }
@@ -263,7 +319,7 @@ struct SQLiteTrackerStoreTests {
 
     @Test("many connections may use the store at once", arguments: StoreKind.allCases)
     func concurrentUse(_ kind: StoreKind) async throws {
-        let store = try kind.make()
+        let store = try await kind.make()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<20 {
                 group.addTask {

@@ -49,10 +49,10 @@ struct TrackerConversationTests {
     func help() async throws {
         var conversation = TrackerConversation(try Self.sqlite())
         let lines = try #require(await conversation.say("help"))
-        #expect(lines.count == 10)
+        #expect(lines.count == 11)
         #expect(lines.dropLast().allSatisfy { $0.hasPrefix("214-") })
         #expect(lines.last == "200 HELP")
-        for verb in ["HELLO", "UPDATE", "FILE", "ADD", "REMOVE", "SEND", "LIST", "PING", "QUIT"] {
+        for verb in ["HELLO", "UPDATE", "FILE", "ADD", "REMOVE", "SEND", "LIST", "REPORT", "PING", "QUIT"] {
             #expect(lines.contains { $0.hasPrefix("214-\(verb) ") }, "\(verb)")
         }
     }

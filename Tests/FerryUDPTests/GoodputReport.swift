@@ -23,8 +23,8 @@ struct GoodputReport {
     }
 
     @Test(arguments: [UDPCongestionAlgorithm.bbr, .newReno], [0.0, 0.01, 0.05])
-    func goodput(algorithm: UDPCongestionAlgorithm, loss: Double) {
-        let result = TransferSimulation.run(Self.setup(loss: loss, algorithm: algorithm))
+    func goodput(algorithm: UDPCongestionAlgorithm, loss: Double) async {
+        let result = await TransferSimulation.run(Self.setup(loss: loss, algorithm: algorithm))
         #expect(result.clientOutcome == .completed)
         #expect(result.serverOutcome == .completed)
         #expect(result.mismatches == 0)

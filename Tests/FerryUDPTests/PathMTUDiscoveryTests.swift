@@ -89,8 +89,8 @@ struct PathMTUDiscoveryTests {
     }
 
     @Test(arguments: [(Int?.none, 8192), (1500 - 28, 1472), (1500 - 48, 1452), (1280 - 48, 1200)])
-    func transfersFindThePathsLargestDatagram(pathLimit: Int?, expected: Int) throws {
-        let result = TransferSimulation.run(Self.path(limit: pathLimit))
+    func transfersFindThePathsLargestDatagram(pathLimit: Int?, expected: Int) async throws {
+        let result = await TransferSimulation.run(Self.path(limit: pathLimit))
         TransferTests.expectSuccess(result, bytes: 3 << 20)
         let server = try #require(result.serverStatistics)
         #expect(server.datagramSize == expected)
@@ -100,11 +100,11 @@ struct PathMTUDiscoveryTests {
         #expect(result.forward.tooLarge == refused)
     }
 
-    @Test func lostProbesCostNothingButThemselves() throws {
+    @Test func lostProbesCostNothingButThemselves() async throws {
         // No bottleneck queue and no random loss: the only losses are the refused probes.
         var setup = Self.path(limit: 1472)
         setup.forward.bandwidth = nil
-        let result = TransferSimulation.run(setup)
+        let result = await TransferSimulation.run(setup)
         TransferTests.expectSuccess(result, bytes: 3 << 20)
         let server = try #require(result.serverStatistics)
         #expect(server.datagramSize == 1472)
@@ -115,15 +115,15 @@ struct PathMTUDiscoveryTests {
     }
 
     @Test(arguments: 0..<4)
-    func discoveryWorksUnderLoss(seed: UInt64) {
-        let result = TransferSimulation.run(Self.path(limit: 1472, loss: 0.05, seed: seed))
+    func discoveryWorksUnderLoss(seed: UInt64) async {
+        let result = await TransferSimulation.run(Self.path(limit: 1472, loss: 0.05, seed: seed))
         TransferTests.expectSuccess(result, bytes: 3 << 20)
         // Five-percent loss may cost a size three probes in a row only rarely; the transfer is
         // exact whatever size it settled on.
         #expect([1200, 1452, 1472].contains(result.serverStatistics?.datagramSize ?? 0))
     }
 
-    @Test func aSlowShortPathStillSendsTheLargerDatagrams() throws {
+    @Test func aSlowShortPathStillSendsTheLargerDatagrams() async throws {
         // 2 MB/s and a 100 µs RTT: BBR's window is a few kilobytes, smaller than one 8192-byte
         // datagram unless the controller learns the new size.
         var setup = Self.path(limit: nil)
@@ -131,7 +131,7 @@ struct PathMTUDiscoveryTests {
         setup.forward.delay = .microseconds(50)
         setup.forward.bandwidth = 2_000_000
         setup.backward.delay = .microseconds(50)
-        let result = TransferSimulation.run(setup)
+        let result = await TransferSimulation.run(setup)
         TransferTests.expectSuccess(result, bytes: 1 << 20)
         let server = try #require(result.serverStatistics)
         #expect(server.datagramSize == 8192)
@@ -149,11 +149,11 @@ struct PathMTUDiscoveryTests {
         #expect(controller.congestionWindow >= 2 * 8192)
     }
 
-    @Test func aPathThatShrinksMidTransferFallsBackToTheBaseSize() throws {
+    @Test func aPathThatShrinksMidTransferFallsBackToTheBaseSize() async throws {
         var setup = Self.path(limit: nil)
         setup.fileSize = 8 << 20
         setup.shrinkForward = (at: .milliseconds(60), maximumDatagramSize: 1472)
-        let result = TransferSimulation.run(setup)
+        let result = await TransferSimulation.run(setup)
         TransferTests.expectSuccess(result, bytes: 8 << 20)
         let server = try #require(result.serverStatistics)
         #expect(server.datagramSize == 1200)

@@ -69,6 +69,18 @@ struct ContentDigestTests {
         }
     }
 
+    @Test("digests differing in any one byte differ; equal ones are one element of a set")
+    func everyByteCounts() throws {
+        let base = [UInt8](repeating: 0x5A, count: 32)
+        let digest = try #require(ContentDigest(bytes: base))
+        #expect(Set([digest, try #require(ContentDigest(hex: digest.hex))]).count == 1)
+        for position in 0..<32 {
+            var other = base
+            other[position] ^= 0x01
+            #expect(try #require(ContentDigest(bytes: other)) != digest, "byte \(position)")
+        }
+    }
+
     @Test("every byte value has its two digits")
     func everyByte() throws {
         for value in 0...255 {

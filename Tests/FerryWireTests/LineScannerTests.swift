@@ -67,6 +67,18 @@ struct LineScannerTests {
         #expect(error?.message.hasPrefix("size must be a whole number from 0 to 9223372036854775807") == true)
     }
 
+    @Test("digest() reads 64 hex digits of either case, and takes the word even when it is not one")
+    func digests() {
+        let hex = String(repeating: "aB", count: 32)
+        var scanner = LineScanner("  \(hex)\tnot-hex \(hex)0 \(hex)")
+        #expect(scanner.digest()?.hex == hex.lowercased())
+        #expect(scanner.digest() == nil)
+        #expect(scanner.digest() == nil, "65 digits")
+        #expect(scanner.digest()?.hex == hex.lowercased())
+        #expect(scanner.digest() == nil, "no word left")
+        #expect(scanner.isAtEnd)
+    }
+
     @Test("a missing number names the field")
     func missingNumber() {
         var scanner = LineScanner("   ")

@@ -82,6 +82,15 @@ struct SharedFileNameTests {
         #expect(!(try SharedFileName(validating: "b") < SharedFileName(validating: "a")))
     }
 
+    @Test("the first problem in a name is reported, whether the name is ASCII or not", arguments: [
+        ("a/b\u{1}", NameError.separator), ("a\u{1}b/", .controlCharacter), ("é/\u{1}", .separator),
+        ("a\u{1}é/", .controlCharacter), ("a\u{7F}é", .controlCharacter), ("a/\u{85}", .separator),
+        ("a\u{85}/", .controlCharacter), ("\u{0}/", .nul),
+    ])
+    func firstProblem(_ name: String, _ expected: NameError) {
+        #expect(SharedFileName.problem(with: name) == expected)
+    }
+
     @Test("every scalar from U+0000 to U+00FF is judged by the rule")
     func everyLatin1Scalar() {
         for value in UInt32(0)...0xFF {

@@ -43,6 +43,11 @@ struct TrackerRequestTests {
         ("list  a b ", .list(pattern: "a b")),
         ("LIST \"\"", .list(pattern: "")),
         ("LIST \" a \"", .list(pattern: " a ")),
+        ("REPORT 127.0.0.2 5555 OK 1048576 250", .report(HolderReport(
+            host: "127.0.0.2", tcpPort: 5555, verdict: .served(bytes: 1_048_576, milliseconds: 250)))),
+        ("report ::1 80 failed", .report(HolderReport(host: "::1", tcpPort: 80, verdict: .failed))),
+        ("REPORT fe80::1%eth0 1 ok 0 0", .report(HolderReport(
+            host: "fe80::1%eth0", tcpPort: 1, verdict: .served(bytes: 0, milliseconds: 0)))),
         ("PING", .ping),
         ("ping  ", .ping),
         ("HELP", .help),
@@ -107,6 +112,21 @@ struct TrackerRequestTests {
         ("LIST \"a\" b", .malformed, "LIST: unexpected text after the quoted name"),
         ("LIST \"a", .malformed, "LIST: unterminated quoted name"),
         ("PING x", .malformed, "PING: unexpected text at the end of the line"),
+        ("REPORT", .malformed,
+         "REPORT: host must be an address of at most 64 letters, digits and . : % - _"),
+        ("REPORT a/b 1 FAILED", .malformed,
+         "REPORT: host must be an address of at most 64 letters, digits and . : % - _"),
+        ("REPORT \(String(repeating: "1", count: 65)) 1 FAILED", .malformed,
+         "REPORT: host must be an address of at most 64 letters, digits and . : % - _"),
+        ("REPORT 127.0.0.2", .malformed, "REPORT: missing tcp port"),
+        ("REPORT 127.0.0.2 0 FAILED", .malformed, "REPORT: tcp port must be from 1 to 65535"),
+        ("REPORT 127.0.0.2 5555", .malformed, "REPORT: expected OK <bytes> <milliseconds> or FAILED after the port"),
+        ("REPORT 127.0.0.2 5555 MAYBE", .malformed, "REPORT: expected OK <bytes> <milliseconds> or FAILED after the port"),
+        ("REPORT 127.0.0.2 5555 OK", .malformed, "REPORT: missing bytes"),
+        ("REPORT 127.0.0.2 5555 OK 1", .malformed, "REPORT: missing milliseconds"),
+        ("REPORT 127.0.0.2 5555 OK -1 5", .malformed,
+         "REPORT: bytes must be a whole number from 0 to 9223372036854775807, not \"-1\""),
+        ("REPORT 127.0.0.2 5555 FAILED now", .malformed, "REPORT: unexpected text at the end of the line"),
     ]
 
     @Test("bad lines are refused with a status and a message", arguments: badLines)
@@ -135,6 +155,9 @@ struct TrackerRequestTests {
         (.send(["a", "b, c", "x\\y"]), "SEND \"a\", \"b, c\", \"x\\\\y\""),
         (.list(pattern: nil), "LIST"),
         (.list(pattern: "*.txt"), "LIST \"*.txt\""),
+        (.report(HolderReport(host: "127.0.0.2", tcpPort: 5555, verdict: .served(bytes: 7, milliseconds: 3))),
+         "REPORT 127.0.0.2 5555 OK 7 3"),
+        (.report(HolderReport(host: "::1", tcpPort: 4, verdict: .failed)), "REPORT ::1 4 FAILED"),
         (.ping, "PING"),
         (.help, "HELP"),
         (.quit, "QUIT"),

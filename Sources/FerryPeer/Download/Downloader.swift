@@ -9,6 +9,14 @@ import NIOPosix
 /// one-shot connection.
 public protocol HolderSource: Sendable {
     func lookup(_ names: [String]) async throws -> [LookupResult]
+
+    /// Tells the tracker how the holders of a finished download served (`REPORT`); best effort: a
+    /// report that cannot be sent is dropped, and it never fails or holds up a download for long.
+    func report(_ reports: [HolderReport]) async
+}
+
+extension HolderSource {
+    public func report(_ reports: [HolderReport]) async {}
 }
 
 extension TrackerConnection: HolderSource {}
@@ -16,6 +24,11 @@ extension TrackerConnection: HolderSource {}
 extension TrackerSession: HolderSource {
     public func lookup(_ names: [String]) async throws -> [LookupResult] {
         try await connection().lookup(names)
+    }
+
+    public func report(_ reports: [HolderReport]) async {
+        guard let connection = try? connection() else { return }
+        await connection.report(reports)
     }
 }
 
@@ -55,6 +68,9 @@ public final class Downloader: Sendable {
         /// The progress floor's window and minimum rate in bytes per second (see ``ProgressFloor``).
         public var progressWindow: Duration
         public var minimumRate: UInt64
+        /// Also told every event of every download (the peer's status page and metrics), whatever
+        /// the caller of ``Downloader/download(_:lookups:events:)`` listens to.
+        public var observer: (@Sendable (DownloadEvent) -> Void)? = nil
 
         public init(folder: String, overwrite: Bool = false, maximumParallel: Int = 8, maximumSources: Int = 8, transports: [Transport] = Transport.preferring(.tcp),
                     localHost: String? = nil, stallTimeout: TimeAmount = .seconds(10), connectTimeout: TimeAmount = .seconds(5),
@@ -95,13 +111,24 @@ public final class Downloader: Sendable {
         self.group = group
     }
 
+    /// `reported`, and `observer` first when there is one.
+    private static func also(_ observer: (@Sendable (DownloadEvent) -> Void)?,
+                             _ reported: @escaping @Sendable (DownloadEvent) -> Void) -> @Sendable (DownloadEvent) -> Void {
+        guard let observer else { return reported }
+        return { event in
+            observer(event)
+            reported(event)
+        }
+    }
+
     /// Downloads every name (duplicates once), at most ``Configuration/maximumParallel`` at a time,
     /// reporting events as they happen; returns the outcomes in the order of `names`.
     ///
     /// - Parameter lookups: the tracker's answer, when the caller already asked; otherwise the
     ///   downloader asks.
     public func download(_ names: [String], lookups known: [LookupResult]? = nil,
-                         events: @escaping @Sendable (DownloadEvent) -> Void = { _ in }) async -> [DownloadOutcome] {
+                         events reported: @escaping @Sendable (DownloadEvent) -> Void = { _ in }) async -> [DownloadOutcome] {
+        let events = Self.also(configuration.observer, reported)
         var unique: [String] = []
         for name in names where !unique.contains(name) { unique.append(name) }
 
@@ -135,6 +162,8 @@ public final class Downloader: Sendable {
                 group.addTask { [self] in
                     let outcome = await downloadOne(raw, lookup: lookup, lookupError: error, start: .now, events: events)
                     events(.finished(outcome))
+                    let reports = outcome.holderReports
+                    if !reports.isEmpty { await holders.report(reports) }
                     return outcome
                 }
                 running += 1
@@ -252,6 +281,8 @@ public final class Downloader: Sendable {
                     events(.progress(name: raw, received: offset + received, size: chosen.size))
                 }
                 if Task.isCancelled, result.error != nil {
+                    // Not a holder's failure, but its bytes count: `bytes` is what this run received.
+                    outcome.bytes += part.length - offset
                     if part.length == 0 { await part.discard() }
                     return cancelled()
                 }
@@ -268,6 +299,15 @@ public final class Downloader: Sendable {
                     events(.attemptFailed(name: raw, attempt: record(plan.attempts.last!)))
                     logger.info("attempt failed", metadata: ["file": "\(raw)", "peer": "\(peer)",
                                                              "error": "\(error.rawValue)", "detail": "\(result.message ?? "")"])
+                }
+            case .pause(let pause):
+                logger.info("every holder left is busy; asking again after a pause",
+                            metadata: ["file": "\(raw)", "pause": "\(pause)"])
+                do {
+                    try await Task.sleep(for: pause)
+                } catch {
+                    if part.length == 0 { await part.discard() }
+                    return cancelled()
                 }
             case .askTracker:
                 // The await stays out of the guard's conditions (see Downloader+Swarm.swift).
@@ -308,7 +348,8 @@ public final class Downloader: Sendable {
                 }
                 if part.length == 0 { await part.discard() }
                 let tried = Set(plan.attempts.map(\.candidate.holder)).count
-                return finish(.failed, "every holder failed (\(tried) peer\(tried == 1 ? "" : "s"), tracker asked again)"
+                let waited = plan.busyPausesTaken > 0 ? "; busy holders were asked again \(counted(plan.busyPausesTaken, "time"))" : ""
+                return finish(.failed, "every holder failed (\(tried) peer\(tried == 1 ? "" : "s"), tracker asked again\(waited))"
                               + (part.length > 0 ? "; \(counted(part.length, "byte")) kept in the part file for a later resume" : ""))
             }
         }

@@ -9,6 +9,11 @@ import FerryWire
 /// gives up. A local error (``TransferError/isLocal``: disk full, a write that failed) stops the
 /// download at once: another peer would meet the same disk.
 ///
+/// Busy. A holder that answers `503 busy` is loaded, not broken. When every candidate has been
+/// tried and the tracker asked again, the holders that were busy in the last pass are asked again
+/// after a pause (``pause(_:)``: 250 ms, doubling, at most 4 s), up to ``busyRounds`` times, before the
+/// download gives up.
+///
 /// Blame. Only the whole file's SHA-256 is known, so when it does not match, the plan cannot tell
 /// which bytes were wrong; it knows which holders supplied bytes since the download last started
 /// from 0 (a *round*):
@@ -56,6 +61,8 @@ public struct FailoverPlan: Sendable, Equatable {
         case fetch(Candidate, offset: UInt64)
         /// Every candidate failed: ask the tracker who holds the file now.
         case askTracker
+        /// Every holder left was busy: wait this long, then go on (``nextAction()`` asks them again).
+        case pause(Duration)
         /// All bytes are in: check their SHA-256.
         case verify
         /// Nothing is left to try, or a local error stopped the download (see ``localFailure``).
@@ -76,6 +83,18 @@ public struct FailoverPlan: Sendable, Equatable {
     private var queue: [Candidate]
     private var nextCandidate = 0
     private var askedTracker = false
+    /// Where the current pass over ``queue`` starts in ``attempts``.
+    private var passStart = 0
+    /// Pauses taken for busy holders so far.
+    public private(set) var busyPausesTaken = 0
+
+    /// How many times holders that were all busy are waited for and asked again.
+    public static let busyRounds = 6
+
+    /// The pause before busy round `round` (1, 2, …): 250 ms, doubling, at most 4 s (11.75 s in all).
+    public static func pause(_ round: Int) -> Duration {
+        .milliseconds(min(4000, 250 << min(max(round - 1, 0), 4)))
+    }
     /// Where the current round's attempts start in ``attempts``.
     private var roundStart = 0
     /// The current round began with bytes of a part file from an earlier run.
@@ -110,6 +129,19 @@ public struct FailoverPlan: Sendable, Equatable {
             askedTracker = true
             return .askTracker
         }
+        // The holders of this pass that were busy, in order, once each.
+        var busy: [Candidate] = []
+        for attempt in attempts[min(passStart, attempts.count)...]
+        where attempt.error == .busy && !busy.contains(attempt.candidate) && !convicted.contains(attempt.candidate.holder) {
+            busy.append(attempt.candidate)
+        }
+        if !busy.isEmpty, busyPausesTaken < Self.busyRounds {
+            busyPausesTaken += 1
+            queue = busy
+            nextCandidate = 0
+            passStart = attempts.count
+            return .pause(Self.pause(busyPausesTaken))
+        }
         return .giveUp
     }
 
@@ -131,6 +163,7 @@ public struct FailoverPlan: Sendable, Equatable {
         candidates = fresh
         queue = ordered(fresh)
         nextCandidate = 0
+        passStart = attempts.count
     }
 
     /// The bytes did not hash to the announced SHA-256: blame the holders that supplied them (see the
@@ -157,6 +190,7 @@ public struct FailoverPlan: Sendable, Equatable {
         startRound()
         queue = ordered(candidates)
         nextCandidate = 0
+        passStart = attempts.count
     }
 
     /// Whether another holder than `candidate`'s is left in the queue: a slow attempt is given up

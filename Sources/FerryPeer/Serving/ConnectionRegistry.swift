@@ -26,6 +26,10 @@ final class ConnectionRegistry: Sendable {
         var entries: [ObjectIdentifier: Entry] = [:]
         var shuttingDown = false
         var nextSequence: UInt64 = 0
+        /// Accepted, not yet taken by the accept loop (see ``accepted(_:)``).
+        var unserved: [ObjectIdentifier: any Channel] = [:]
+        /// The accept loop ended: an accepted connection is closed at once.
+        var acceptingStopped = false
     }
 
     private let maximumUploads: Int
@@ -40,6 +44,34 @@ final class ConnectionRegistry: Sendable {
     /// The connections held and the uploads running.
     var counts: (connections: Int, uploads: Int) {
         state.withLockedValue { ($0.ledger.total, $0.uploads) }
+    }
+
+    /// Records a connection the listener accepted (from its child initializer). The accept loop
+    /// may never take it (it drops what it could not hand over when it ends): until
+    /// ``handedOver(_:)`` it is closed by ``stoppedAccepting()`` or ``shutDown(grace:listener:)``,
+    /// and at once if those already ran.
+    func accepted(_ channel: any Channel) {
+        let closeNow = state.withLockedValue { state in
+            guard !state.acceptingStopped, !state.shuttingDown else { return true }
+            state.unserved[ObjectIdentifier(channel)] = channel
+            return false
+        }
+        if closeNow { channel.close(promise: nil) }
+    }
+
+    /// Records that the accept loop took the connection: its serving task owns it from now on.
+    func handedOver(_ channel: any Channel) {
+        _ = state.withLockedValue { $0.unserved.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    /// The accept loop ended: closes what it never took, and what is accepted from now on.
+    func stoppedAccepting() {
+        let unserved = state.withLockedValue { state in
+            state.acceptingStopped = true
+            defer { state.unserved = [:] }
+            return Array(state.unserved.values)
+        }
+        for channel in unserved { channel.close(promise: nil) }
     }
 
     /// Admits a new connection from `host`, or returns the reply that refuses it (then it holds
@@ -90,6 +122,9 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
+    /// Uploads running now (for the status page and metrics).
+    var uploads: Int { state.withLockedValue { $0.uploads } }
+
     /// Takes an upload slot for the connection; `false` when all are taken or the server is
     /// shutting down.
     func beginUpload(_ channel: any Channel) -> Bool {
@@ -117,7 +152,8 @@ final class ConnectionRegistry: Sendable {
     func shutDown(grace: TimeAmount, listener: any Channel) {
         let (idle, uploading) = state.withLockedValue { state in
             state.shuttingDown = true
-            let idle = state.entries.values.filter { !$0.uploading }.map(\.channel)
+            let idle = state.entries.values.filter { !$0.uploading }.map(\.channel) + Array(state.unserved.values)
+            state.unserved = [:]
             return (idle, state.entries.values.filter(\.uploading).map(\.channel))
         }
         listener.close(promise: nil)

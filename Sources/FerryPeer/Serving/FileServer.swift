@@ -78,10 +78,13 @@ public struct FileServer: Service, CustomStringConvertible {
     private let group: any EventLoopGroup
     private let onListening: @Sendable (SocketAddress) -> Void
     private let connections: ConnectionRegistry
+    /// Counts the bytes uploads hand to the socket (set by ``PeerNode``).
+    let metrics: PeerMetrics?
 
     public init(configuration: Configuration, share: Share, partials: PartialShares? = nil, logger: Logger,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, metrics: PeerMetrics? = nil,
                 onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.metrics = metrics
         self.configuration = configuration
         self.share = share
         self.partials = partials
@@ -93,13 +96,23 @@ public struct FileServer: Service, CustomStringConvertible {
 
     public var description: String { "FileServer(\(configuration.host):\(configuration.port))" }
 
+    /// Uploads running now.
+    public var activeUploads: Int { connections.uploads }
+
+    /// Connections admitted and not yet closed.
+    public var openConnections: Int { connections.counts.connections }
+
     public func run() async throws {
         let stallTimeout = configuration.limits.stallTimeout
-        let server: NIOAsyncChannel<NIOAsyncChannel<LineFrame, IOData>, Never>
+        let connections = self.connections
+        // Children are wrapped for async use in `serve`, not here (see `AcceptedChannel`): one that
+        // the accept loop never takes is a plain channel, which `connections` closes.
+        let server: NIOAsyncChannel<any Channel, Never>
         do {
             server = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(.backlog, value: 256)
+                .childChannelOption(AcceptedChannel.autoReadOption, value: false)
                 .bind(host: configuration.host, port: configuration.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
@@ -107,9 +120,8 @@ public struct FileServer: Service, CustomStringConvertible {
                         try sync.addHandler(IdleCloser())
                         try sync.addHandler(ByteToMessageHandler(
                             LineFrameDecoder(maximumLineLength: FileProtocolLimits.maximumRequestLength)))
-                        return try NIOAsyncChannel<LineFrame, IOData>(
-                            wrappingChannelSynchronously: channel,
-                            configuration: .init(isOutboundHalfClosureEnabled: true))
+                        connections.accepted(channel)
+                        return channel
                     }
                 }
         } catch {
@@ -122,7 +134,6 @@ public struct FileServer: Service, CustomStringConvertible {
         // iteration of the accepted connections would drop the ones still buffered without
         // `executeThenClose`. Cancellation and graceful shutdown close the listening socket instead;
         // the loop then serves (refuses) what is left and ends.
-        let connections = self.connections
         let grace = configuration.limits.shutdownGracePeriod
         let accepting = Task { await acceptAndServe(server) }
         await withGracefulShutdownHandler {
@@ -137,28 +148,40 @@ public struct FileServer: Service, CustomStringConvertible {
         logger.debug("file server stopped")
     }
 
-    private func acceptAndServe(_ server: NIOAsyncChannel<NIOAsyncChannel<LineFrame, IOData>, Never>) async {
+    private func acceptAndServe(_ server: NIOAsyncChannel<any Channel, Never>) async {
         await withDiscardingTaskGroup { group in
             do {
                 try await server.executeThenClose { inbound in
-                    for try await connection in inbound {
-                        group.addTask { await serve(connection) }
+                    for try await channel in inbound {
+                        connections.handedOver(channel)
+                        // Admitted here, in the order the connections came, not in their tasks.
+                        let host = channel.remoteAddress?.ipAddress ?? channel.remoteAddress?.displayString ?? "?"
+                        let refusal = connections.admit(channel, host: host)
+                        group.addTask { await serve(channel, host: host, refusal: refusal) }
                     }
                 }
             } catch {
                 logger.debug("file server stopped accepting", metadata: ["error": "\(error)"])
             }
-            // Stopped accepting: the group ends when the connections left end, which the shutdown
-            // bounds by closing them after the grace period.
+            // Stopped accepting: what was accepted but never handed over is closed, and the group
+            // ends when the connections left end, which the shutdown bounds by closing them after
+            // the grace period.
+            connections.stoppedAccepting()
         }
     }
 
-    private func serve(_ connection: NIOAsyncChannel<LineFrame, IOData>) async {
-        let channel = connection.channel
+    /// Serves a connection that ``ConnectionRegistry/admit(_:host:)`` took (`refusal` is `nil`: it
+    /// is released at the end) or refused (it is told why and closed).
+    private func serve(_ channel: any Channel, host: String, refusal: FileProtocolError?) async {
         let client = channel.remoteAddress?.displayString ?? "?"
-        let clientHost = channel.remoteAddress?.ipAddress ?? client
-        let refusal = connections.admit(channel, host: clientHost)
-        defer { if refusal == nil { connections.release(channel, host: clientHost) } }
+        defer { if refusal == nil { connections.release(channel, host: host) } }
+        let connection: NIOAsyncChannel<LineFrame, IOData>
+        do {
+            connection = try await AcceptedChannel.wrap(channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+        } catch {
+            logger.debug("connection closed before it was served", metadata: ["client": "\(client)", "error": "\(error)"])
+            return
+        }
         do {
             try await connection.executeThenClose { inbound, outbound in
                 var frames = inbound.makeAsyncIterator()
@@ -282,6 +305,7 @@ public struct FileServer: Service, CustomStringConvertible {
             defer { group.cancelAll() }
             try await send(request, end: end, size: file.size, digest: file.digest, name: file.name, from: handle,
                            to: outbound, client: client)
+            metrics?.served(tcp: end - request.offset)
             outbound.finish()
             while try await frames.next() != nil {}
         }
@@ -317,6 +341,7 @@ public struct FileServer: Service, CustomStringConvertible {
         defer { try? handle.close() }
         try await send(request, end: end, size: size, digest: partial.entry.digest, name: request.name, from: handle,
                        to: outbound, client: client)
+        metrics?.served(tcp: end - request.offset)
         outbound.finish()
         while try await frames.next() != nil {}
     }

@@ -41,3 +41,37 @@ public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
+
+extension Endpoint {
+    /// The most trackers one `--server` list may name.
+    public static let maximumListCount = 16
+
+    /// Parses a comma-separated list of endpoints (`a:4444,b:4444`, spaces allowed around commas), in
+    /// order of preference, duplicates dropped.
+    public static func list(parsing text: String, defaultPort: Int) throws(PeerError) -> [Endpoint] {
+        var endpoints: [Endpoint] = []
+        for item in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let trimmed = Self.trimmed(item)
+            guard !trimmed.isEmpty else {
+                throw PeerError(.badConfiguration, "\(text): an empty address in the list")
+            }
+            let endpoint = try Endpoint(parsing: trimmed, defaultPort: defaultPort)
+            if !endpoints.contains(endpoint) { endpoints.append(endpoint) }
+        }
+        guard endpoints.count <= maximumListCount else {
+            throw PeerError(.badConfiguration, "\(text): at most \(maximumListCount) trackers")
+        }
+        return endpoints
+    }
+
+    private static func trimmed(_ text: Substring) -> String {
+        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = text.firstIndex(where: { !isBlank($0) }), let last = text.lastIndex(where: { !isBlank($0) }) else { return "" }
+        return String(text[first...last])
+    }
+
+    /// `a:4444, b:4444`, for messages.
+    public static func describe(_ endpoints: [Endpoint]) -> String {
+        endpoints.map(\.description).joined(separator: ", ")
+    }
+}

@@ -13,19 +13,26 @@ import ServiceLifecycle
 /// ``stopTimeout`` is left behind (the process is exiting).
 public final class OneShotDownload: Service, Sendable, CustomStringConvertible {
     public struct Configuration: Sendable {
-        public var server: Endpoint
+        /// The trackers, in order of preference: the first that answers is asked.
+        public var servers: [Endpoint]
         /// The address connections leave from, if set.
         public var localHost: String?
         /// How long each tracker request may wait for its reply.
         public var replyTimeout: Duration
         public var downloader: Downloader.Configuration
 
-        public init(server: Endpoint, localHost: String? = nil, replyTimeout: Duration = TrackerConnection.replyTimeout,
+        public init(servers: [Endpoint], localHost: String? = nil, replyTimeout: Duration = TrackerConnection.replyTimeout,
                     downloader: Downloader.Configuration) {
-            self.server = server
+            precondition(!servers.isEmpty, "at least one tracker")
+            self.servers = servers
             self.localHost = localHost
             self.replyTimeout = replyTimeout
             self.downloader = downloader
+        }
+
+        public init(server: Endpoint, localHost: String? = nil, replyTimeout: Duration = TrackerConnection.replyTimeout,
+                    downloader: Downloader.Configuration) {
+            self.init(servers: [server], localHost: localHost, replyTimeout: replyTimeout, downloader: downloader)
         }
     }
 
@@ -66,7 +73,7 @@ public final class OneShotDownload: Service, Sendable, CustomStringConvertible {
             let connection: TrackerLookupClient
             do {
                 connection = try await TrackerLookupClient.connect(
-                    to: configuration.server, localHost: configuration.localHost, replyTimeout: configuration.replyTimeout)
+                    to: configuration.servers, localHost: configuration.localHost, replyTimeout: configuration.replyTimeout)
             } catch {
                 return .trackerUnavailable(error as? PeerError ?? PeerError(.trackerUnavailable, "\(error)"))
             }

@@ -40,6 +40,9 @@ final class PeerReadiness: Sendable {
 
     func scanned() { _ = update { $0.scanned = true } }
 
+    /// Whether the file servers are bound (always, for a peer that serves none): for `/healthz`.
+    var listening: Bool { state.withLockedValue { !$0.servesFiles || ($0.tcpBound && $0.udpBound) } }
+
     /// Returns when the peer is ready; throws `CancellationError` if cancelled first.
     func wait() async throws {
         try await ready.valueCancellingOnTaskCancel()

@@ -145,9 +145,24 @@ public final class TrackerConnection: Sendable {
         }
     }
 
-    /// Lists shared files matching `pattern`.
+    /// Sends `REPORT` lines, one request each (the tracker answers them on its event loop, at once);
+    /// stops at the first that fails (an old tracker answers `401`: it does not rank holders). A
+    /// reply that does not come within the reply timeout ends the connection, as for any request.
+    public func report(_ reports: [HolderReport]) async {
+        for report in reports where channel.isActive {
+            let reply: TrackerReply
+            do {
+                reply = try await send([TrackerRequest.report(report).line])
+            } catch {
+                return
+            }
+            guard reply.final.status.isSuccess || reply.final.status == .notFound else { return }
+        }
+    }
+
+    /// Lists shared files matching `pattern` (the entries of ``listing(_:)``).
     public func list(_ pattern: String?) async throws -> [ListEntry] {
-        try ListEntry.entries(of: try await send([TrackerRequest.list(pattern: pattern).line]))
+        try await listing(pattern).entries
     }
 
     /// Completes when the connection closes.

@@ -10,14 +10,17 @@ import ServiceLifecycle
 /// downloading as `ADD … PARTIAL`, see ``PartialShares``), and reconnects with capped
 /// exponential backoff (at most ``maximumBackoff``) when the tracker goes away (it closed the
 /// connection, said `421`, reset it, or stopped answering within the reply timeout), announcing the
-/// whole share again.
+/// whole share again. Given several trackers (`--server a:4444,b:4444`), it holds one connection,
+/// to the first that answers, and on losing it tries the same tracker once and then the next ones
+/// in order: trackers sharing one PostgreSQL index behave as one, so any of them will do.
 ///
 /// It says `HELLO` only once `waitUntilReady` returns: a peer registers after its servers are bound,
 /// so a peer that cannot serve never shows up in the index. On graceful shutdown it says `QUIT`
 /// (unregistering at once) before it closes; when cancelled outright it just closes.
 public final class TrackerSession: Service, Sendable, CustomStringConvertible {
     public struct Configuration: Sendable {
-        public var server: Endpoint
+        /// The trackers, in order of preference (never empty).
+        public var servers: [Endpoint]
         /// The address connections leave from (`nil` or `0.0.0.0`: the system chooses).
         public var localHost: String?
         public var sourcePort: Int?
@@ -29,10 +32,11 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
         /// How long each request may wait for its reply before the connection is taken for dead.
         public var replyTimeout: Duration
 
-        public init(server: Endpoint, localHost: String? = nil, sourcePort: Int? = nil, tcpPort: Int, udpPort: Int,
+        public init(servers: [Endpoint], localHost: String? = nil, sourcePort: Int? = nil, tcpPort: Int, udpPort: Int,
                     heartbeatInterval: Duration = .seconds(TrackerLimits.heartbeatInterval),
                     replyTimeout: Duration = TrackerConnection.replyTimeout) {
-            self.server = server
+            precondition(!servers.isEmpty, "at least one tracker")
+            self.servers = servers
             self.localHost = localHost
             self.sourcePort = sourcePort
             self.tcpPort = tcpPort
@@ -40,12 +44,19 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
             self.heartbeatInterval = heartbeatInterval
             self.replyTimeout = replyTimeout
         }
+
+        public init(server: Endpoint, localHost: String? = nil, sourcePort: Int? = nil, tcpPort: Int, udpPort: Int,
+                    heartbeatInterval: Duration = .seconds(TrackerLimits.heartbeatInterval),
+                    replyTimeout: Duration = TrackerConnection.replyTimeout) {
+            self.init(servers: [server], localHost: localHost, sourcePort: sourcePort, tcpPort: tcpPort, udpPort: udpPort,
+                      heartbeatInterval: heartbeatInterval, replyTimeout: replyTimeout)
+        }
     }
 
     /// What the session did, for displays and tests.
     public enum Event: Sendable, Equatable {
-        /// `HELLO` was accepted; the tracker sees the peer as `seenAs`.
-        case registered(seenAs: String)
+        /// `HELLO` was accepted by `tracker`, which sees the peer as `seenAs`.
+        case registered(seenAs: String, tracker: Endpoint)
         /// The whole share was announced (`UPDATE`), `files` files.
         case announced(files: Int)
         /// A `PING` was answered.
@@ -68,6 +79,7 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
     private let waitUntilReady: @Sendable () async throws -> Void
     private let events: @Sendable (Event) -> Void
     private let current = NIOLockedValueBox<TrackerConnection?>(nil)
+    private let registeredWith = NIOLockedValueBox<Endpoint?>(nil)
 
     /// - Parameters:
     ///   - waitUntilReady: returns when the peer may register (its servers are bound); throws if it
@@ -90,9 +102,15 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
     public func connection() throws(PeerError) -> TrackerConnection {
         guard let connection = current.withLockedValue({ $0 }), connection.isActive else {
             throw PeerError(.trackerUnavailable,
-                            "not connected to the tracker at \(configuration.server); reconnecting, try again shortly")
+                            "not connected to the tracker at \(Endpoint.describe(configuration.servers)); reconnecting, try again shortly")
         }
         return connection
+    }
+
+    /// The tracker this session is registered with, while it is connected.
+    public var connectedTracker: Endpoint? {
+        guard (try? connection()) != nil else { return nil }
+        return registeredWith.withLockedValue { $0 }
     }
 
     /// Waits (up to `timeout`) until the session is connected and has announced the share.
@@ -106,7 +124,7 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
         }
     }
 
-    public var description: String { "TrackerSession(\(configuration.server))" }
+    public var description: String { "TrackerSession(\(Endpoint.describe(configuration.servers)))" }
 
     public func run() async throws {
         await cancelWhenGracefulShutdown { [self] in
@@ -120,40 +138,48 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
     }
 
     private func connectLoop() async {
+        var rotation = TrackerRotation(count: configuration.servers.count)
         var backoff = Self.initialBackoff
         var everConnected = false
-        var failuresLogged = false
+        // Each tracker's failure is logged once until the session connects again.
+        var failuresLogged: Set<Int> = []
         while !Task.isCancelled {
+            let server = configuration.servers[rotation.current]
             var attempt: TrackerConnection?
             do {
                 let connection = try await TrackerConnection.connect(
-                    to: configuration.server, localHost: configuration.localHost,
+                    to: server, localHost: configuration.localHost,
                     sourcePort: configuration.sourcePort, replyTimeout: configuration.replyTimeout, group: group)
                 attempt = connection
                 let seenAs = try await connection.hello(tcpPort: configuration.tcpPort, udpPort: configuration.udpPort)
                 logger.notice(everConnected ? "reconnected to the tracker" : "connected to the tracker",
-                              metadata: ["tracker": "\(configuration.server)", "seen-as": "\(seenAs)"])
-                events(.registered(seenAs: seenAs))
+                              metadata: ["tracker": "\(server)", "seen-as": "\(seenAs)"])
+                registeredWith.withLockedValue { $0 = server }
+                events(.registered(seenAs: seenAs, tracker: server))
                 everConnected = true
-                failuresLogged = false
+                failuresLogged = []
                 backoff = Self.initialBackoff
+                rotation.connected()
             } catch {
                 await attempt?.close()
                 if Task.isCancelled { return }
-                if !failuresLogged {
+                if failuresLogged.insert(rotation.current).inserted {
                     logger.warning("cannot reach the tracker; retrying",
-                                   metadata: ["tracker": "\(configuration.server)", "error": "\(error)"])
-                    failuresLogged = true
+                                   metadata: ["tracker": "\(server)", "error": "\(error)"])
                 }
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, Self.maximumBackoff)
+                // A round of every tracker failed: wait before the next round, longer each time.
+                if rotation.failed() {
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, Self.maximumBackoff)
+                }
                 continue
             }
             let reason = await serve(attempt!)
             current.withLockedValue { $0 = nil }
             if Task.isCancelled { return }
-            logger.warning("lost the tracker; reconnecting", metadata: ["tracker": "\(configuration.server)", "reason": "\(reason)"])
+            logger.warning("lost the tracker; reconnecting", metadata: ["tracker": "\(server)", "reason": "\(reason)"])
             events(.lost(reason: reason))
+            rotation.lost()
             try? await Task.sleep(for: backoff)
         }
     }
@@ -201,15 +227,20 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
         var sinceHeartbeat: Duration = .zero
         let tick = min(Self.tick, configuration.heartbeatInterval)
         while !Task.isCancelled {
+            var firstAnnouncement: Int?
             if let share, share.version != announcedVersion {
                 announcedVersion = share.version
+                if announced == nil { firstAnnouncement = share.snapshot.files.count }
                 announced = try await announce(share.snapshot, since: announced, on: connection)
                 partials?.retire(sharedNames: announced!.files.keys)
             }
             if let partials, connection.acceptsPartialHolders, partials.version != partial.version {
                 try await announce(partials, shared: announced ?? ShareSnapshot(), into: &partial, on: connection)
             }
+            // The connection serves requests once the share is announced; whoever hears `.announced`
+            // finds it current.
             if current.withLockedValue({ $0 }) !== connection { current.withLockedValue { $0 = connection } }
+            if let files = firstAnnouncement { events(.announced(files: files)) }
             try await Task.sleep(for: tick)
             sinceHeartbeat += tick
             if sinceHeartbeat >= configuration.heartbeatInterval {
@@ -253,7 +284,6 @@ public final class TrackerSession: Service, Sendable, CustomStringConvertible {
                 logger.warning("the tracker refused a file", metadata: ["reason": "\(refused.text)"])
             }
             logger.notice("announced \(snapshot.files.count) file\(snapshot.files.count == 1 ? "" : "s")")
-            events(.announced(files: snapshot.files.count))
             return snapshot
         }
         let (added, removed) = snapshot.changes(since: old)

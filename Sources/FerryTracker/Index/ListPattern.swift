@@ -1,5 +1,9 @@
+import FerryWire
+
 /// What `LIST` matches names against: a glob when the pattern has `*` or `?`, otherwise a substring.
-/// Matching ignores ASCII case, as SQL `LIKE` does.
+/// Matching ignores ASCII case, as SQL `LIKE` does, and works on the NFC forms of the pattern and the
+/// name (``SharedFileName/normalized(_:)``): `e` + U+0301 matches `é`, and `?` is one scalar of the NFC
+/// form. The tracker's database holds names in NFC, so ``likePattern`` means the same there.
 public struct ListPattern: Hashable, Sendable {
     public enum Kind: Hashable, Sendable {
         case everything
@@ -14,7 +18,8 @@ public struct ListPattern: Hashable, Sendable {
             self.kind = .everything
             return
         }
-        self.kind = pattern.contains(where: { $0 == "*" || $0 == "?" }) ? .glob(pattern) : .substring(pattern)
+        let canonical = SharedFileName.normalized(pattern)
+        self.kind = canonical.contains(where: { $0 == "*" || $0 == "?" }) ? .glob(canonical) : .substring(canonical)
     }
 
     /// The pattern for SQL `LIKE … ESCAPE '\'`.
@@ -35,9 +40,10 @@ public struct ListPattern: Hashable, Sendable {
         }
     }
 
-    /// Whether `name` matches, with the same meaning as ``likePattern`` (which, like SQL `LIKE`, works on
-    /// Unicode scalars, not on user-perceived characters).
+    /// Whether `name` matches, with the same meaning as ``likePattern`` on a name in NFC (which, like SQL
+    /// `LIKE`, works on Unicode scalars, not on user-perceived characters).
     public func matches(_ name: String) -> Bool {
+        let name = SharedFileName.normalized(name)
         switch kind {
         case .everything:
             return true

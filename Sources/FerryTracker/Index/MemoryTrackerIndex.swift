@@ -50,18 +50,36 @@ public final class MemoryTrackerIndex: TrackerStore {
     private struct Peer {
         var holder: Holder
         var files: [SharedFileName: SharedFileEntry] = [:]
+        /// What downloaders reported about this session (``HolderHealth``).
+        var health = HolderHealth()
+    }
+
+    /// One shared name. A change of holders is one hash lookup of the name.
+    private struct NameEntry {
+        /// Holders of the name, by session id ascending (the order peers connected).
+        var holders: [Int64] = []
+        /// The encoded `210`/`211` lines of its lookup result, made at its first lookup and dropped
+        /// when its holders change: a lookup of a popular name is a copy of bytes.
+        var reply: ByteBuffer?
+
+        mutating func add(_ id: Int64) {
+            reply = nil
+            holders.insertSorted(id)
+        }
+
+        mutating func remove(_ id: Int64) {
+            reply = nil
+            holders.removeSorted(id)
+        }
     }
 
     private struct State {
         var nextID: Int64 = 1
         var peers: [Int64: Peer] = [:]
         var online: [Endpoint: Int64] = [:]
-        /// Holders of each name, by session id ascending (the order peers connected).
-        var holders: [SharedFileName: [Int64]] = [:]
+        /// Every shared name: its holders, and its cached reply.
+        var names: [SharedFileName: NameEntry] = [:]
         var entryCount = 0
-        /// The encoded `210`/`211` lines of a name's lookup result, made at its first lookup and
-        /// dropped when its holders change: a lookup of a popular name is a copy of bytes.
-        var replies: [SharedFileName: ByteBuffer] = [:]
         var changes: [Int64: PeerChange] = [:]
         var generation: UInt64 = 0
     }
@@ -78,7 +96,7 @@ public final class MemoryTrackerIndex: TrackerStore {
 
     /// For each name, every live holder, in the order peers connected.
     public func holderRows(for names: [SharedFileName]) -> [HolderRow] {
-        state.withLockedValue { state in names.flatMap { Self.rows(for: $0, ids: state.holders[$0] ?? [], in: state) } }
+        state.withLockedValue { state in names.flatMap { Self.rows(for: $0, ids: state.names[$0]?.holders ?? [], in: state) } }
     }
 
     /// Appends the whole reply to `SEND names` (as ``TrackerConversation/lookupResponse(for:rows:)``
@@ -96,14 +114,15 @@ public final class MemoryTrackerIndex: TrackerStore {
                 continue
             }
             let found = state.withLockedValue { state -> Bool in
-                if let cached = state.replies[name] {
+                guard let index = state.names.index(forKey: name) else { return false }
+                if let cached = state.names.values[index].reply {
                     buffer.writeImmutableBuffer(cached)
                     return true
                 }
-                guard let ids = state.holders[name] else { return false }
                 var lines = ByteBuffer()
-                Self.append(HolderGrouping.results(for: [raw], rows: Self.rows(for: name, ids: ids, in: state)), to: &lines)
-                state.replies[name] = lines
+                let rows = Self.rows(for: name, ids: state.names.values[index].holders, in: state)
+                Self.append(HolderGrouping.results(for: [raw], rows: rows), to: &lines)
+                state.names.values[index].reply = lines
                 buffer.writeImmutableBuffer(lines)
                 return true
             }
@@ -113,13 +132,19 @@ public final class MemoryTrackerIndex: TrackerStore {
         buffer.writeInteger(UInt8(ascii: "\n"))
     }
 
-    /// The rows of `name` for its holders `ids`, in that order.
+    /// The rows of `name` for its holders `ids` (in the order they connected), ranked by
+    /// ``HolderHealth/rank``: equal ranks keep that order.
     private static func rows(for name: SharedFileName, ids: [Int64], in state: State) -> [HolderRow] {
-        ids.compactMap { id in
-            guard let peer = state.peers[id], let file = peer.files[name] else { return nil }
-            return HolderRow(name: file.name, size: file.size, digest: file.digest, root: file.root, holder: peer.holder,
-                             isPartial: file.root != nil && file.isPartial)
+        var ranked: [(rank: HolderHealth.Rank, position: Int, row: HolderRow)] = []
+        ranked.reserveCapacity(ids.count)
+        for id in ids {
+            guard let peer = state.peers[id], let file = peer.files[name] else { continue }
+            ranked.append((peer.health.rank, ranked.count, HolderRow(
+                name: file.name, size: file.size, digest: file.digest, root: file.root, holder: peer.holder,
+                isPartial: file.root != nil && file.isPartial)))
         }
+        ranked.sort { $0.rank != $1.rank ? $0.rank < $1.rank : $0.position < $1.position }
+        return ranked.map(\.row)
     }
 
     private static func append(_ results: [LookupResult], to buffer: inout ByteBuffer) {
@@ -131,17 +156,18 @@ public final class MemoryTrackerIndex: TrackerStore {
         }
     }
 
-    /// Shared files whose names match `pattern`, by name (bytes of UTF-8), then most holders first.
+    /// Shared files whose names match `pattern`, by name (bytes of UTF-8, in NFC as the database holds
+    /// them), then most holders first.
     ///
     /// It visits every name; the tracker answers `LIST` from the database instead, off the event loops.
     public func list(matching pattern: ListPattern, limit: Int) -> [ListEntry] {
         struct Key: Hashable { var name: String; var size: UInt64; var digest: ContentDigest }
         let counts: [Key: Int] = state.withLockedValue { state in
             var counts: [Key: Int] = [:]
-            for (name, ids) in state.holders where pattern.matches(name.rawValue) {
-                for id in ids {
+            for (name, entry) in state.names where pattern.matches(name.rawValue) {
+                for id in entry.holders {
                     guard let file = state.peers[id]?.files[name] else { continue }
-                    counts[Key(name: name.rawValue, size: file.size, digest: file.digest), default: 0] += 1
+                    counts[Key(name: name.normalized.rawValue, size: file.size, digest: file.digest), default: 0] += 1
                 }
             }
             return counts
@@ -159,6 +185,26 @@ public final class MemoryTrackerIndex: TrackerStore {
         state.withLockedValue { ($0.peers.count, $0.entryCount) }
     }
 
+    /// For the status page: the newest `peerLimit` live sessions (host, ports, files shared) and the
+    /// `fileLimit` names with the most holders. It visits every name under the lock, so callers
+    /// cache it (``TrackerServer``'s status source asks at most once a second).
+    public func statusSummary(peerLimit: Int, fileLimit: Int) -> TrackerStatusSummary {
+        state.withLockedValue { state in
+            let peers = state.peers.keys.sorted(by: >).prefix(peerLimit).compactMap { id in
+                state.peers[id].map { (host: $0.holder.host, tcpPort: $0.holder.tcpPort, udpPort: $0.holder.udpPort, files: $0.files.count) }
+            }
+            var top: [(name: String, holders: Int)] = []
+            for (name, entry) in state.names {
+                let holders = entry.holders.count
+                guard top.count < fileLimit || holders > top[top.count - 1].holders else { continue }
+                top.append((name.rawValue, holders))
+                top.sort { $0.holders != $1.holders ? $0.holders > $1.holders : $0.name < $1.name }
+                if top.count > fileLimit { top.removeLast() }
+            }
+            return (peers, top)
+        }
+    }
+
     // MARK: Changing
 
     public func markAllPeersOffline() {
@@ -167,8 +213,7 @@ public final class MemoryTrackerIndex: TrackerStore {
             for id in state.peers.keys { state.changes[id, default: PeerChange()].gone = true }
             state.peers = [:]
             state.online = [:]
-            state.holders = [:]
-            state.replies = [:]
+            state.names = [:]
             state.entryCount = 0
             state.generation += 1
             return true
@@ -204,16 +249,21 @@ public final class MemoryTrackerIndex: TrackerStore {
     }
 
     public func replaceShare(of peer: PeerID, with files: [SharedFileEntry]) {
+        var byName: [SharedFileName: SharedFileEntry] = [:]
+        byName.reserveCapacity(files.count)
+        for file in files { byName[file.name] = file }
+        replaceShare(of: peer, byName: byName)
+    }
+
+    /// Replaces the share with `files` as they are: the peer's record keeps the dictionary.
+    public func replaceShare(of peer: PeerID, byName files: [SharedFileName: SharedFileEntry]) {
         let changed = state.withLockedValue { state -> Bool in
             let id = peer.rawValue
             guard var record = state.peers.removeValue(forKey: id) else { return false }
             for name in record.files.keys { Self.removeHolder(id, of: name, &state) }
             state.entryCount -= record.files.count
-            record.files = [:]
-            record.files.reserveCapacity(files.count)
-            for file in files where record.files.updateValue(file, forKey: file.name) == nil {
-                Self.addHolder(id, of: file.name, &state)
-            }
+            record.files = files
+            for name in files.keys { Self.addHolder(id, of: name, &state) }
             state.entryCount += record.files.count
             state.peers[id] = record
             state.changes[id, default: PeerChange()].wholeShare = true
@@ -235,7 +285,7 @@ public final class MemoryTrackerIndex: TrackerStore {
                 Self.addHolder(id, of: file.name, &state)
                 state.entryCount += 1
             } else {
-                state.replies[file.name] = nil
+                state.names[file.name]?.reply = nil
             }
             Self.noteName(file.name, of: id, &state)
             return isNew
@@ -256,6 +306,30 @@ public final class MemoryTrackerIndex: TrackerStore {
         }
         if removed { onChange() }
         return removed
+    }
+
+    /// Records what a downloader at `reporter` says about the live holder at `host`:`tcpPort`.
+    /// Returns `false` when no live session holds that endpoint. A holder's report on itself is
+    /// ignored (but answered as recorded): it would rank itself up.
+    public func report(_ report: HolderReport, from reporter: String) -> Bool {
+        state.withLockedValue { state in
+            guard let id = state.online[Endpoint(host: report.host, tcpPort: report.tcpPort)] else { return false }
+            guard reporter != report.host else { return true }
+            let before = state.peers[id]!.health.rank
+            state.peers[id]!.health.record(report.verdict, from: reporter)
+            // Its names' cached replies hold the old order.
+            if state.peers[id]!.health.rank != before {
+                for name in state.peers[id]!.files.keys { state.names[name]?.reply = nil }
+            }
+            return true
+        }
+    }
+
+    /// The health of the live holder at `host`:`tcpPort`, if any.
+    public func health(ofHolderAt host: String, tcpPort: UInt16) -> HolderHealth? {
+        state.withLockedValue { state in
+            state.online[Endpoint(host: host, tcpPort: tcpPort)].flatMap { state.peers[$0]?.health }
+        }
     }
 
     // MARK: For the journal
@@ -304,15 +378,13 @@ public final class MemoryTrackerIndex: TrackerStore {
     }
 
     private static func addHolder(_ id: Int64, of name: SharedFileName, _ state: inout State) {
-        state.replies[name] = nil
-        state.holders[name, default: []].insertSorted(id)
+        state.names[name, default: NameEntry()].add(id)
     }
 
     private static func removeHolder(_ id: Int64, of name: SharedFileName, _ state: inout State) {
-        state.replies[name] = nil
-        guard var ids = state.holders.removeValue(forKey: name) else { return }
-        ids.removeSorted(id)
-        if !ids.isEmpty { state.holders[name] = ids }
+        guard let index = state.names.index(forKey: name) else { return }
+        state.names.values[index].remove(id)
+        if state.names.values[index].holders.isEmpty { state.names.remove(at: index) }
     }
 }
 

@@ -56,6 +56,11 @@ final class TrackerConnections: Sendable {
         }
     }
 
+    /// How to close each connection being served now (new ones are still admitted).
+    func closers() -> [Closer] {
+        state.withLockedValue { Array($0.served.values) }
+    }
+
     /// Returns once shutdown has begun and every admitted connection has closed.
     func drained() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

@@ -90,6 +90,14 @@ public struct TrackerConversation: Sendable {
     /// The reply to `PING`.
     public static let pong = Response.final(.ok, "PONG")
 
+    /// The reply to a `REPORT` on a live holder.
+    public static let reported = Response.final(.ok, "REPORTED")
+
+    /// The reply to a `REPORT` on an endpoint no live session holds.
+    public static func unknownHolder(_ report: HolderReport) -> Response {
+        .final(.notFound, "NOHOLDER \(report.host) \(report.tcpPort)")
+    }
+
     /// Handles one frame from the connection.
     public mutating func handle(_ frame: LineFrame) async -> Response? {
         switch frame {
@@ -213,6 +221,10 @@ public struct TrackerConversation: Sendable {
             let suffix = entries.count > limit ? " more" : ""
             return Response(shown.map(\.replyLine) + [TrackerReplyLine(status: .ok, isFinal: true, text: "LIST \(shown.count)\(suffix)")])
 
+        case .report(let report):
+            let known = try await store.report(report, from: observedHost)
+            return known ? Self.reported : Self.unknownHolder(report)
+
         case .ping:
             return Self.pong
 
@@ -286,8 +298,8 @@ public struct TrackerConversation: Sendable {
         guard update.received == update.expected else { return nil }  // FILE lines get no reply of their own
         pendingUpdate = nil
         defer { updateBudget.give(update.bytes) }
-        let files = update.files.values.sorted { $0.name < $1.name }
-        try await store.replaceShare(of: peer, with: files)
+        let files = update.files
+        try await store.replaceShare(of: peer, byName: files)
         fileCount = files.count
         logger.info("share updated", metadata: ["peer": "\(observedHost)", "files": "\(files.count)"])
         return Response(update.refused + [TrackerReplyLine(
@@ -330,6 +342,7 @@ public struct TrackerConversation: Sendable {
         "REMOVE <name>                    stop sharing a file",
         "SEND <name>[, <name> ...]        who has these files? (quote names with commas)",
         "LIST [<pattern>]                 shared files (glob with * and ?, or a substring)",
+        "REPORT <host> <tcp-port> OK <bytes> <ms> | FAILED   how a holder served you",
         "PING                             heartbeat",
         "QUIT                             close the connection",
     ]

@@ -1,4 +1,5 @@
 import FerryWire
+import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -9,7 +10,7 @@ extension TrackerServer {
     static let closingLineGracePeriod = TimeAmount.seconds(1)
 
     /// Reads of 8 KiB per event-loop wake-up for a connection in an `UPDATE` (1 otherwise).
-    static let readsPerWakeUpInUpdate: UInt = 4
+    static let readsPerWakeUpInUpdate: UInt = 16
 
     /// Lines of one turn handled before the turn lets other tasks run.
     static let linesPerTurn = 64
@@ -32,6 +33,9 @@ extension TrackerServer {
 struct TrackerServices: Sendable {
     var index: MemoryTrackerIndex
     var store: any TrackerStore
+    /// `SEND` is answered on the event loop from ``index`` (``TrackerServer/IndexMode/inMemory``);
+    /// otherwise it goes to the store in a turn, as every other request.
+    var answersLookupsOnLoop: Bool
     var connections: TrackerConnections
     var endpoints: PeerEndpointTable
     var updateBudget: ByteBudget
@@ -39,6 +43,7 @@ struct TrackerServices: Sendable {
     var heartbeatTimeout: TimeAmount
     var idleTimeout: TimeAmount
     var logger: Logger
+    var metrics: TrackerMetrics
 }
 
 /// One tracker connection, on its event loop, from admission to the last index change of its peer.
@@ -82,6 +87,9 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
     private var waitingForReader = false
     private var closing = false
     private var inactive = false
+    /// This loop's request counts and lookup latency histogram (see ``TrackerMetrics``).
+    private var counters: TrackerLoopCounters?
+    private var lookupTimer: CoreMetrics.Timer?
 
     /// The tracker's logger with this client's address, made when first needed.
     private lazy var logger: Logger = {
@@ -95,6 +103,12 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
     }
 
     // MARK: Admission and the end
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let loop = services.metrics.loopCounters(for: context.eventLoop)
+        counters = loop.counters
+        lookupTimer = loop.timer
+    }
 
     func channelActive(context: ChannelHandlerContext) {
         let channel = context.channel
@@ -166,12 +180,31 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
         lastHeard = .now()
         handle?.heard(at: lastHeard)
         received.writeBuffer(&bytes)
+        // Not asked for: while a turn runs or replies wait for the client, reads are held back,
+        // but a closing socket is drained by NIO whatever the handler asked (up to the whole kernel
+        // buffer of a client that sent and never read: answering that, line by line, held the event
+        // loop for seconds). What is held stays within what the reads asked for could bring; more
+        // ends the connection, whose replies could not be delivered anyway.
+        if inTurn || !context.channel.isWritable {
+            if received.readableBytes > Self.maximumHeldInput {
+                logger.debug("input beyond what was read while replies wait: closing")
+                closing = true
+                context.close(promise: nil)
+            }
+            return
+        }
         process(context)
     }
 
-    /// Handles the complete lines received: lookups at once, the rest in a turn.
+    /// The most input held unanswered: the reads of one wake-up during an `UPDATE` (those that
+    /// came after the turn began), and the start of a line.
+    static let maximumHeldInput = Int(TrackerServer.readsPerWakeUpInUpdate) * TrackerLimits.receiveBufferSize
+        + TrackerLimits.maximumLineLength
+
+    /// Handles the complete lines received: lookups at once, the rest in a turn. Nothing while a
+    /// turn runs or the client leaves replies unread: the lines wait in `received`.
     private func process(_ context: ChannelHandlerContext) {
-        guard !inTurn, !closing else { return }
+        guard !inTurn, !closing, context.channel.isWritable else { return }
         var direct = conversation?.answersLookupsDirectly ?? true
         var replies = context.channel.allocator.buffer(capacity: 0)
         var turn: [LineFrame] = []
@@ -181,6 +214,7 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
                 // The FILE lines of an UPDATE, but for the last, are taken here too.
                 if turn.isEmpty, !direct, case .handled(let response) = conversation!.handleDirectly(frame) {
                     if let response { TrackerServer.append(response.lines, to: &replies) }
+                    counters?.count(.file, code: response?.lines.first?.status.code ?? 0)
                     direct = conversation!.answersLookupsDirectly
                     continue
                 }
@@ -210,15 +244,29 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
         try? options.setOption(.maxMessagesPerRead, value: bulk ? TrackerServer.readsPerWakeUpInUpdate : UInt(1))
     }
 
-    /// Answers `SEND` and `PING` from the index into `replies`; `false` for anything else.
+    /// Answers `SEND`, `REPORT` and `PING` from the index into `replies`; `false` for anything else.
     private func answerDirectly(_ frame: LineFrame, into replies: inout ByteBuffer) -> Bool {
         guard case .line(let line) = frame, let request = try? TrackerRequest(parsing: line) else { return false }
         switch request {
         case .send(let names):
+            guard services.answersLookupsOnLoop else { return false }
+            // Two clock reads and a histogram record under a lock only this loop takes (but a scrape).
+            let start = NIODeadline.now()
             services.index.appendLookupReply(for: names, to: &replies)
+            lookupTimer?.recordNanoseconds((NIODeadline.now() - start).nanoseconds)
+            counters?.lookups += 1
             return true
         case .ping:
             TrackerServer.append(TrackerConversation.pong.lines, to: &replies)
+            counters?.pings += 1
+            return true
+        case .report(let report):
+            // In shared mode (PostgreSQL) the index is not the truth: the conversation answers.
+            guard services.answersLookupsOnLoop else { return false }
+            let known = services.index.report(report, from: address)
+            TrackerServer.append((known ? TrackerConversation.reported : TrackerConversation.unknownHolder(report)).lines,
+                                 to: &replies)
+            counters?.count(.report, code: known ? TrackerStatus.ok.code : TrackerStatus.notFound.code)
             return true
         default:
             return false
@@ -229,6 +277,8 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
         var conversation: TrackerConversation
         var replies: ByteBuffer
         var close: Bool
+        /// Each handled line's verb and the status code of its answer (0: none), for the metrics.
+        var counted: [(TrackerVerb, UInt16)]
     }
 
     /// Hands `frames` to the conversation in a task; the connection is not read until it ends.
@@ -251,11 +301,15 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
         var replies = ByteBuffer()
         var close = false
         var handled = 0
+        var counted: [(TrackerVerb, UInt16)] = []
         for frame in frames {
             if handle.isSuperseded { break }
             handled += 1
             if handled % TrackerServer.linesPerTurn == 0 { await Task.yield() }
             let response = await conversation.handle(frame)
+            let verb: TrackerVerb
+            if case .line(let line) = frame { verb = TrackerVerb(line: line) } else { verb = .other }
+            counted.append((verb, response?.lines.first?.status.code ?? 0))
             guard let response else { continue }
             TrackerServer.append(response.lines, to: &replies)
             if response.close {
@@ -263,11 +317,15 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
                 break
             }
         }
-        return TurnResult(conversation: conversation, replies: replies, close: close)
+        return TurnResult(conversation: conversation, replies: replies, close: close, counted: counted)
     }
 
     private func endTurn(_ result: TurnResult, _ context: ChannelHandlerContext) {
         inTurn = false
+        // Reads were held during the turn: the client's silence counts from now, not from before it.
+        lastHeard = NIODeadline.now()
+        handle?.heard(at: lastHeard)
+        for (verb, code) in result.counted { counters?.count(verb, code: code) }
         registered = result.conversation.isRegistered
         guard !inactive else {
             finish(result.conversation)
@@ -297,7 +355,11 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         setWaitingForReader(!context.channel.isWritable)
-        if context.channel.isWritable { resumeReading(context) }
+        if context.channel.isWritable {
+            // Lines held while the client did not read come first, then the next read.
+            process(context)
+            resumeReading(context)
+        }
         context.fireChannelWritabilityChanged()
     }
 
@@ -317,9 +379,10 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
 
     /// Closes the connection when it stays silent too long: the heartbeat timeout for a registered
     /// peer, the idle timeout for anyone else. Wakes at the deadline, not on a fixed tick.
-    private func armWatchdog(_ context: ChannelHandlerContext) {
+    /// - Parameter from: when the silence counts from (``lastHeard`` unless a turn holds the reads).
+    private func armWatchdog(_ context: ChannelHandlerContext, from start: NIODeadline? = nil) {
         let limit = registered ? services.heartbeatTimeout : services.idleTimeout
-        let deadline = lastHeard + limit
+        let deadline = (start ?? lastHeard) + limit
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         watchdog = context.eventLoop.scheduleTask(deadline: deadline + .milliseconds(1)) {
             let (handler, context) = loopBound.value
@@ -329,6 +392,12 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
 
     private func watchdogFired(_ context: ChannelHandlerContext) {
         guard !inactive else { return }
+        // During a turn the tracker owes the reply and holds the client's next lines unread: the
+        // silence is the tracker's. `endTurn` restarts the count.
+        if inTurn {
+            armWatchdog(context, from: .now())
+            return
+        }
         let limit = registered ? services.heartbeatTimeout : services.idleTimeout
         guard NIODeadline.now() >= lastHeard + limit else {
             armWatchdog(context)

@@ -91,9 +91,24 @@ public struct TrackerServer: Service, CustomStringConvertible {
         }
     }
 
+    /// Where lookups are answered from.
+    public enum IndexMode: Sendable {
+        /// From the ``MemoryTrackerIndex`` of this tracker, on the event loop; the store is its durable
+        /// record, written behind (SQLite). The fastest, for one tracker.
+        case inMemory
+        /// From the store itself, for every request: several trackers share it (PostgreSQL) and answer
+        /// as one. `sessionsLost` yields when the store lost this tracker's sessions (its lease ran out):
+        /// every connection is then closed, so that its peer registers again.
+        case shared(sessionsLost: AsyncStream<Void>)
+    }
+
     let configuration: Configuration
-    /// The index in memory, followed by the durable store given to ``init(configuration:store:logger:group:onListening:)``.
+    let indexMode: IndexMode
+    /// The index in memory, followed by the durable store given to ``init(configuration:store:indexMode:logger:group:onListening:)``
+    /// (``IndexMode/inMemory`` only).
     public let journal: TrackerJournal
+    /// The store as given.
+    let store: any TrackerStore
     let logger: Logger
     private let group: any EventLoopGroup
     private let onListening: @Sendable (SocketAddress) -> Void
@@ -101,19 +116,30 @@ public struct TrackerServer: Service, CustomStringConvertible {
     let endpoints: PeerEndpointTable
     let updateBudget = ByteBudget(limit: TrackerLimits.maximumPendingUpdateBytesInAll)
     let waitingForReader = NIOLockedValueBox(0)
+    /// This tracker's metrics, in a registry of its own (``TrackerObservability`` serves them).
+    public let metrics = TrackerMetrics()
+    private let boundAddress = NIOLockedValueBox<SocketAddress?>(nil)
+
+    /// The bound address while the tracker accepts connections; `nil` before and after.
+    public var listeningAddress: SocketAddress? { boundAddress.withLockedValue { $0 } }
 
     /// - Parameters:
-    ///   - store: the durable record of the index (SQLite); lookups are answered from memory.
+    ///   - store: the durable record of the index (SQLite), or with ``IndexMode/shared(sessionsLost:)`` the
+    ///     index itself.
+    ///   - indexMode: where lookups are answered from.
     ///   - onListening: called once with the bound address (useful with port 0).
     public init(
         configuration: Configuration,
         store: any TrackerStore,
+        indexMode: IndexMode = .inMemory,
         logger: Logger,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }
     ) {
         self.configuration = configuration
         self.journal = TrackerJournal(durable: store, logger: logger)
+        self.store = store
+        self.indexMode = indexMode
         self.logger = logger
         self.group = group
         self.onListening = onListening
@@ -132,11 +158,16 @@ public struct TrackerServer: Service, CustomStringConvertible {
     }
 
     public func run() async throws {
-        try await journal.markAllPeersOffline()
+        let (store, sessionsLost): (any TrackerStore, AsyncStream<Void>?) = switch indexMode {
+        case .inMemory: (journal, nil)
+        case .shared(let sessionsLost): (self.store, sessionsLost)
+        }
+        try await store.markAllPeersOffline()
         let services = TrackerServices(
-            index: journal.index, store: journal, connections: connections, endpoints: endpoints,
+            index: journal.index, store: store, answersLookupsOnLoop: sessionsLost == nil, connections: connections, endpoints: endpoints,
             updateBudget: updateBudget, waitingForReader: waitingForReader,
-            heartbeatTimeout: configuration.heartbeatTimeout, idleTimeout: configuration.idleTimeout, logger: logger)
+            heartbeatTimeout: configuration.heartbeatTimeout, idleTimeout: configuration.idleTimeout, logger: logger,
+            metrics: metrics)
         let server = try await Self.listening(on: configuration) {
             try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -162,12 +193,17 @@ public struct TrackerServer: Service, CustomStringConvertible {
         }
         let address = server.localAddress!
         logger.notice("tracker listening", metadata: ["address": "\(address.displayString)"])
+        boundAddress.withLockedValue { $0 = address }
         onListening(address)
 
         let journal = self.journal
         let connections = self.connections
         await withDiscardingTaskGroup { group in
-            group.addTask { await journal.run() }
+            if let sessionsLost {
+                group.addTask { await Self.closeAll(connections, whenever: sessionsLost) }
+            } else {
+                group.addTask { await journal.run() }
+            }
             // Until cancelled or told to shut down gracefully: then stop accepting, send `421` to every
             // connection and close it.
             try? await withTaskCancellationOrGracefulShutdownHandler {
@@ -175,13 +211,26 @@ public struct TrackerServer: Service, CustomStringConvertible {
             } onCancelOrGracefulShutdown: {
                 server.close(promise: nil)
             }
+            boundAddress.withLockedValue { $0 = nil }
             for close in connections.beginShutdown() {
                 close(TrackerReplyLine(status: .closing, isFinal: true, text: "tracker shutting down"))
             }
             await connections.drained()
             journal.stop()
+            // In shared mode the one task left waits for lost sessions: it ends here. (The journal's
+            // writer, in memory mode, ends by itself after writing what is left.)
+            if sessionsLost != nil { group.cancelAll() }
         }
         logger.notice("tracker stopped")
+    }
+
+    /// Closes every connection each time `sessionsLost` yields, until cancelled.
+    private static func closeAll(_ connections: TrackerConnections, whenever sessionsLost: AsyncStream<Void>) async {
+        for await _ in sessionsLost {
+            for close in connections.closers() {
+                close(TrackerReplyLine(status: .closing, isFinal: true, text: "the tracker lost its place in the shared index; connect again"))
+            }
+        }
     }
 
     static func encode(_ lines: [TrackerReplyLine]) -> ByteBuffer {

@@ -10,7 +10,8 @@ import NIOConcurrencyHelpers
 ///   its backlog is a set of peer ids, bounded by the index, never a queue of operations. A burst of
 ///   share replacements from one peer costs one write of its latest share.
 /// - `LIST` scans names, which the database does on its own threads: it first waits until the database
-///   has every change made before it (``flush()``), so it reads what the client wrote.
+///   has every change made before it (``flush()``), so it reads what the client wrote. Names are
+///   written in NFC, so that its scalar matching agrees with the index's canonical comparison.
 /// - A failed database write is logged, and the next change of that peer writes its whole share; it
 ///   never fails a request: the index is the truth while the tracker runs, and it is rebuilt from the peers' own
 ///   `HELLO`s when the tracker starts again.
@@ -42,13 +43,18 @@ public final class TrackerJournal: TrackerStore {
         self.logger = logger
     }
 
-    /// Writes the index's changes to the durable store until cancelled, then once more.
+    /// Writes the index's changes to the durable store until ``stop()`` is called, then writes what
+    /// is left.
+    ///
+    /// Cancelled, it ends at once instead (a second signal, the demo's end): what was not written
+    /// is left unwritten, which costs nothing, since the tracker marks every peer offline in the
+    /// database when it starts again and rebuilds the index from the peers' `HELLO`s. A write cut
+    /// short by the cancellation is not a database failure and is not logged as one.
     public func run() async {
         for await _ in wakeUps {
             await writeChanges()
-            if Task.isCancelled { break }
         }
-        await writeChanges()
+        if !Task.isCancelled { await writeChanges() }
         let waiters = writer.withLockedValue { state in
             state.stopped = true
             defer { state.waiters = [] }
@@ -108,21 +114,34 @@ public final class TrackerJournal: TrackerStore {
                 durableID = id
             }
             if change.registered || change.wholeShare || known == nil || stale {
-                try await durable.replaceShare(of: durableID!, with: snapshot.files.sorted { $0.name < $1.name })
+                // Sorted by name, SQLite's key order: 100,000 rows are written 3× faster than unsorted.
+                try await durable.replaceShare(of: durableID!, with: snapshot.files.map(Self.normalized).sorted { $0.name < $1.name })
                 return
             }
             for name in change.names.sorted() {
                 if let file = index.file(named: name, of: peer) {
-                    _ = try await durable.addFile(file, to: durableID!)
+                    _ = try await durable.addFile(Self.normalized(file), to: durableID!)
                 } else {
-                    _ = try await durable.removeFile(named: name, from: durableID!)
+                    _ = try await durable.removeFile(named: name.normalized, from: durableID!)
                 }
             }
         } catch {
             if !change.gone { writer.withLockedValue { _ = $0.stale.insert(peer) } }
+            if Task.isCancelled {
+                logger.debug("the tracker stopped before this peer's change reached the database", metadata: ["peer": "\(peer)"])
+                return
+            }
             logger.error("could not write the index to the database; the lookups are not affected", metadata: [
                 "peer": "\(peer)", "error": "\(error)"])
         }
+    }
+
+    /// `entry` with its name in NFC: the durable store holds every name in NFC, so that `LIST`'s SQL
+    /// `LIKE`, which compares scalars, matches as the index (which compares canonically) would.
+    static func normalized(_ entry: SharedFileEntry) -> SharedFileEntry {
+        var entry = entry
+        entry.name = entry.name.normalized
+        return entry
     }
 
     // MARK: TrackerStore, for the conversations
@@ -144,12 +163,21 @@ public final class TrackerJournal: TrackerStore {
         index.replaceShare(of: peer, with: files)
     }
 
+    public func replaceShare(of peer: PeerID, byName files: [SharedFileName: SharedFileEntry]) {
+        index.replaceShare(of: peer, byName: files)
+    }
+
     public func addFile(_ file: SharedFileEntry, to peer: PeerID) -> Bool {
         index.addFile(file, to: peer)
     }
 
     public func removeFile(named name: SharedFileName, from peer: PeerID) -> Bool {
         index.removeFile(named: name, from: peer)
+    }
+
+    /// Health is kept in memory only: it ranks lookups, and a restart starts every holder afresh.
+    public func report(_ report: HolderReport, from reporter: String) -> Bool {
+        index.report(report, from: reporter)
     }
 
     public func holderRows(for names: [SharedFileName]) -> [HolderRow] {

@@ -27,17 +27,37 @@ public protocol TrackerStore: Sendable {
     /// Replaces everything `peer` shares.
     func replaceShare(of peer: PeerID, with files: [SharedFileEntry]) async throws
 
+    /// Replaces everything `peer` shares with `files`, keyed by name as an `UPDATE` collects them: a
+    /// store that keys by name too takes the dictionary as it is.
+    func replaceShare(of peer: PeerID, byName files: [SharedFileName: SharedFileEntry]) async throws
+
     /// Adds or replaces one file of `peer`; returns `true` when the name is new for that peer.
     func addFile(_ file: SharedFileEntry, to peer: PeerID) async throws -> Bool
 
     /// Removes one file of `peer`; returns `false` when the peer did not share it.
     func removeFile(named name: SharedFileName, from peer: PeerID) async throws -> Bool
 
-    /// For each name, every live holder, as rows in the order peers connected.
+    /// For each name, every live holder, as rows in the order peers connected (ranked first, in a
+    /// store that ranks holders: see ``report(_:from:)``).
     func holderRows(for names: [SharedFileName]) async throws -> [HolderRow]
 
     /// Shared files whose names match `pattern`, by name, at most `limit` of them.
     func list(matching pattern: ListPattern, limit: Int) async throws -> [ListEntry]
+
+    /// Records a downloader's report on a live holder (``HolderHealth``), which then ranks holders
+    /// in ``holderRows(for:)``; `false` when no live session holds that endpoint.
+    func report(_ report: HolderReport, from reporter: String) async throws -> Bool
+}
+
+extension TrackerStore {
+    public func replaceShare(of peer: PeerID, byName files: [SharedFileName: SharedFileEntry]) async throws {
+        try await replaceShare(of: peer, with: Array(files.values))
+    }
+
+    /// A store that does not rank holders takes every report and keeps none: its rows stay in
+    /// connection order. (SQLite, the memory index's durable record: the tracker ranks in
+    /// ``MemoryTrackerIndex``; with several trackers, ``PostgresTrackerStore`` ranks.)
+    public func report(_ report: HolderReport, from reporter: String) async throws -> Bool { true }
 }
 
 /// One (file, live holder) pair as a store returns it; ``HolderGrouping`` turns rows into replies.

@@ -98,9 +98,18 @@ public struct LineFrameDecoder: ByteToMessageDecoder, NIOSingleStepByteToMessage
     }
 
     private static func frame(from line: ByteBuffer) -> LineFrame {
-        let bytes = line.readableBytesView
-        if bytes.contains(0) { return .invalid(.containsNUL) }
-        guard let text = String(validating: bytes, as: UTF8.self) else { return .invalid(.notUTF8) }
-        return .line(text)
+        line.withUnsafeReadableBytes { raw in
+            let bytes = raw.assumingMemoryBound(to: UInt8.self)
+            // One pass finds a NUL and whether the line is ASCII, which is valid UTF-8 as it is (most
+            // lines are); only the others are validated.
+            var ascii = true
+            for byte in bytes {
+                if byte == 0 { return .invalid(.containsNUL) }
+                if byte >= 0x80 { ascii = false }
+            }
+            if ascii { return .line(String(decoding: bytes, as: UTF8.self)) }
+            guard let text = String(validating: bytes, as: UTF8.self) else { return .invalid(.notUTF8) }
+            return .line(text)
+        }
     }
 }

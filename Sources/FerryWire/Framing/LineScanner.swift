@@ -17,7 +17,8 @@ public struct LineScanner: Sendable {
     private var index = 0
 
     public init(_ line: Substring) {
-        self.bytes = Array(line.utf8)
+        // A native string's UTF-8 is contiguous: one copy, not a walk of its view.
+        self.bytes = line.utf8.withContiguousStorageIfAvailable { Array($0) } ?? Array(line.utf8)
     }
 
     public init(_ line: String) {
@@ -45,6 +46,18 @@ public struct LineScanner: Sendable {
         let start = index
         while index < bytes.count, !Self.isSpace(bytes[index]) { index += 1 }
         return text(start..<index)
+    }
+
+    /// The next word as a SHA-256 digest (64 hexadecimal digits, either case), read from the bytes
+    /// without making a `String`; `nil` when no word is left or it is not a digest (the word is taken
+    /// either way).
+    public mutating func digest() -> ContentDigest? {
+        skipSpaces()
+        guard index < bytes.count else { return nil }
+        let start = index
+        while index < bytes.count, !Self.isSpace(bytes[index]) { index += 1 }
+        let end = index
+        return bytes.withUnsafeBytes { ContentDigest(hexDigits: UnsafeRawBufferPointer(rebasing: $0[start..<end])) }
     }
 
     /// The next word as a number no larger than `maximum`.

@@ -6,6 +6,10 @@ public struct ContentDigest: Hashable, Sendable, CustomStringConvertible {
     public static let byteCount = 32
 
     /// The 32 bytes of the digest.
+    ///
+    /// (Held in an array, not inline: four inline words made structs that hold a digest large enough
+    /// that Swift 6.3 at -Onone sized the swarm download's async frame too small, a heap overflow the
+    /// address sanitizer found.)
     public let bytes: [UInt8]
 
     /// Wraps 32 digest bytes; returns `nil` for any other count.
@@ -17,32 +21,45 @@ public struct ContentDigest: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses 64 hexadecimal digits (either case); returns `nil` for anything else.
     public init?(hex: some StringProtocol) {
-        let utf8 = Array(hex.utf8)
-        guard utf8.count == Self.byteCount * 2 else { return nil }
+        var hex = String(hex)
+        guard let bytes = hex.withUTF8({ Self.parse(hexDigits: UnsafeRawBufferPointer($0)) }) else { return nil }
+        self.bytes = bytes
+    }
+
+    /// Parses 64 hexadecimal digits (either case) from UTF-8 bytes, without making a `String` of
+    /// them (a tracker parses one or two per `FILE` line); returns `nil` for anything else.
+    public init?(hexDigits: UnsafeRawBufferPointer) {
+        guard let bytes = Self.parse(hexDigits: hexDigits) else { return nil }
+        self.bytes = bytes
+    }
+
+    private static func parse(hexDigits utf8: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard utf8.count == byteCount * 2 else { return nil }
         var bytes = [UInt8]()
-        bytes.reserveCapacity(Self.byteCount)
+        bytes.reserveCapacity(byteCount)
         var index = 0
         while index < utf8.count {
-            guard let high = Self.nibble(utf8[index]), let low = Self.nibble(utf8[index + 1]) else {
-                return nil
-            }
+            guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { return nil }
             bytes.append(high << 4 | low)
             index += 2
         }
-        self.bytes = bytes
+        return bytes
     }
 
     /// The digest as 64 lowercase hexadecimal digits.
     public var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(Self.byteCount * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
+        String(unsafeUninitializedCapacity: Self.byteCount * 2) { out in
+            var index = 0
+            for byte in bytes {
+                out[index] = Self.digits[Int(byte >> 4)]
+                out[index + 1] = Self.digits[Int(byte & 0x0F)]
+                index += 2
+            }
+            return index
         }
-        return String(decoding: out, as: UTF8.self)
     }
+
+    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// The first 12 hexadecimal digits, for display.
     public var shortHex: String { String(hex.prefix(12)) }

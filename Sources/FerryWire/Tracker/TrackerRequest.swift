@@ -44,6 +44,7 @@ public struct SharedFileEntry: Hashable, Sendable {
 /// REMOVE <name>                      stop sharing one file
 /// SEND <name>[, <name> …]            who has these files?
 /// LIST [<pattern>]                   what is shared (glob with * and ?, or a substring)
+/// REPORT <host> <tcp-port> OK <bytes> <ms> | FAILED    how a holder served a download
 /// PING                               heartbeat
 /// HELP                               the commands
 /// QUIT                               close the connection
@@ -57,6 +58,7 @@ public enum TrackerRequest: Hashable, Sendable {
     /// The names as sent; the tracker checks each one and answers a bad one in its place.
     case send([String])
     case list(pattern: String?)
+    case report(HolderReport)
     case ping
     case help
     case quit
@@ -95,6 +97,8 @@ public enum TrackerRequest: Hashable, Sendable {
                 self = .send(names)
             case "LIST":
                 self = .list(pattern: scanner.isAtEnd ? nil : try scanner.name())
+            case "REPORT":
+                self = .report(try HolderReport.parse(&scanner))
             case "PING":
                 try Self.expectEnd(&scanner)
                 self = .ping
@@ -125,6 +129,7 @@ public enum TrackerRequest: Hashable, Sendable {
         case .remove(let name): return "REMOVE \(LineScanner.quote(name.rawValue))"
         case .send(let names): return "SEND " + names.map(LineScanner.quote).joined(separator: ", ")
         case .list(let pattern): return pattern.map { "LIST \(LineScanner.quote($0))" } ?? "LIST"
+        case .report(let report): return "REPORT " + report.fields
         case .ping: return "PING"
         case .help: return "HELP"
         case .quit: return "QUIT"
@@ -142,17 +147,15 @@ public enum TrackerRequest: Hashable, Sendable {
     /// before roots existed, so a root can only follow a quoted name.
     private static func entry(_ scanner: inout LineScanner) throws -> SharedFileEntry {
         let size = try scanner.number("size")
-        guard let hex = scanner.word(), let digest = ContentDigest(hex: hex) else {
-            throw SyntaxError("sha256 must be 64 hexadecimal digits")
-        }
+        guard let digest = scanner.digest() else { throw SyntaxError("sha256 must be 64 hexadecimal digits") }
         guard scanner.startsWithQuote else {
             return SharedFileEntry(name: try validName(scanner.name()), size: size, digest: digest)
         }
         let name = try validName(try scanner.quotedName())
         var root: ContentDigest?
         var isPartial = false
-        if let word = scanner.word() {
-            guard let parsed = ContentDigest(hex: word) else { throw SyntaxError("root must be 64 hexadecimal digits") }
+        if !scanner.isAtEnd {
+            guard let parsed = scanner.digest() else { throw SyntaxError("root must be 64 hexadecimal digits") }
             guard SharedFileEntry.isPlausible(root: parsed, size: size) else {
                 throw SyntaxError(size == 0 ? "the root of an empty file is 64 zeros" : "a zero root is only for an empty file")
             }

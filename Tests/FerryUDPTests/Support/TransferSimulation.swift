@@ -9,7 +9,7 @@ import NIOCore
 /// sends is checked against the credit the client advertised, and the run ends when both sides
 /// are closed (or at the time limit).
 struct TransferSimulation {
-    struct Setup {
+    struct Setup: Sendable {
         var fileSize = 1 << 20
         var fileSeed: UInt64 = 1
         var start: UInt64 = 0
@@ -31,7 +31,7 @@ struct TransferSimulation {
         var trace = false
     }
 
-    struct Result {
+    struct Result: Sendable {
         var clientOutcome: UDPTransferOutcome?
         var serverOutcome: UDPTransferOutcome?
         var response: UDPResponseFrame?
@@ -85,10 +85,13 @@ struct TransferSimulation {
     private var consumerCredit = 0.0
     private var result = Result()
 
-    /// Runs a transfer and returns what happened.
-    static func run(_ setup: Setup) -> Result {
-        var simulation = TransferSimulation(setup: setup)
-        return simulation.run()
+    /// Runs a transfer and returns what happened. The simulation computes without a pause, so it
+    /// runs off the cooperative pool (``CPUBoundWork``).
+    static func run(_ setup: Setup) async -> Result {
+        await CPUBoundWork.run {
+            var simulation = TransferSimulation(setup: setup)
+            return simulation.run()
+        }
     }
 
     private init(setup: Setup) {

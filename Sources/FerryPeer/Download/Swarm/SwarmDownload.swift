@@ -469,13 +469,17 @@ final class SwarmDownload: Sendable {
     private func delivered(_ chunk: Int, valid: Bool, by index: Int, length: UInt64) -> SwarmSchedule.Delivery.Next {
         let (delivery, losers, wake, received) = state.withLockedValue { state in
             let wasVerified = state.schedule.verified[chunk]
+            // A chunk of a lane whose range was taken away meanwhile (its peer dropped for bad chunks
+            // by another lane, or beaten in the endgame) is not held against it: the schedule does
+            // not count it either, so a peer is dropped after exactly `badChunkLimit` bad chunks.
+            let counted = state.schedule.sources[index].range?.lowerBound == chunk
             let delivery = state.schedule.delivered(index, chunk: chunk, valid: valid)
             state.sources[index].bytes += length
             if valid, !wasVerified {
                 state.sources[index].chunks += 1
                 state.verifiedBytes += length
             }
-            if !valid { state.sources[index].badChunks += 1 }
+            if !valid, counted { state.sources[index].badChunks += 1 }
             var losers: [Task<FetchResult, Never>] = []
             for loser in delivery.cancel {
                 // A valid chunk beat the loser (endgame); a bad one dropped the loser's peer.

@@ -60,9 +60,13 @@ public struct UDPFileServer: Service, CustomStringConvertible {
     private let group: any EventLoopGroup
     private let onListening: @Sendable (SocketAddress) -> Void
 
+    /// Hears how each upload ended (bytes, losses, congestion window); set by ``PeerNode``.
+    let metrics: PeerMetrics?
+
     public init(configuration: Configuration, share: Share, logger: Logger,
-                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, metrics: PeerMetrics? = nil,
                 onListening: @escaping @Sendable (SocketAddress) -> Void = { _ in }) {
+        self.metrics = metrics
         self.configuration = configuration
         self.share = share
         self.logger = logger
@@ -79,6 +83,7 @@ public struct UDPFileServer: Service, CustomStringConvertible {
         let budget = ReadAheadBudget(limit: configuration.readAheadBudget)
         let logger = self.logger
         let rateLimiter = configuration.rateLimiter
+        let metrics = self.metrics
         let channel: any Channel
         do {
             channel = try await DatagramBootstrap(group: group)
@@ -103,7 +108,7 @@ public struct UDPFileServer: Service, CustomStringConvertible {
                         let provider = ShareUDPFileProvider(share: share, budget: budget, reads: reads)
                         try channel.pipeline.syncOperations.addHandler(
                             UDPServerHandler(configuration: demultiplexerConfiguration, provider: provider,
-                                             rateLimiter: rateLimiter, logger: logger, diskReads: reads))
+                                             rateLimiter: rateLimiter, logger: logger, diskReads: reads, metrics: metrics))
                     }
                 }
                 .bind(host: configuration.host, port: configuration.port)

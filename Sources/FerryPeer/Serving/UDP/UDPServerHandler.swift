@@ -52,13 +52,16 @@ final class UDPServerHandler: ChannelInboundHandler {
     private let diskReads: DiskReads?
     /// Connections that had data to send but waited for their file: drained when a read completes.
     private var waitingForData: [UDPConnectionID] = []
+    /// Hears how each upload ended.
+    private let metrics: PeerMetrics?
 
     init(configuration: UDPServerDemultiplexer<UDPMonotonicInstant, SocketAddress>.Configuration,
          provider: any UDPFileProvider, rateLimiter: RateLimiter?, logger: Logger,
-         diskReads: DiskReads? = nil,
+         diskReads: DiskReads? = nil, metrics: PeerMetrics? = nil,
          segmentation: Bool = System.supportsUDPSegmentationOffload,
          clock: @escaping () -> UDPMonotonicInstant = { UDPMonotonicInstant.now }) {
         self.clock = clock
+        self.metrics = metrics
         self.diskReads = diskReads
         self.demultiplexer = UDPServerDemultiplexer(configuration: configuration, provider: provider, now: clock())
         self.segmentation = segmentation
@@ -287,6 +290,7 @@ final class UDPServerHandler: ChannelInboundHandler {
             case .closed(let id, let address, let outcome, let statistics):
                 timers[id]?.cancel()
                 timers[id] = nil
+                metrics?.udpUploadEnded(statistics)
                 held.removeValue(forKey: id)?.release.cancel()
                 if demultiplexer.isDraining, demultiplexer.connectionCount == 0 {
                     finishShutdown()
