@@ -260,7 +260,11 @@ extension EndToEndTests {
             #expect(await peer.wait { _, closed in closed })  // stopped accepting, told to close
             #expect(secondSignals.withLockedValue { $0 } == 0)
             tracker.sendSignal()
-            try await tracker.run.value
+            // Bounded: a tracker that ignored the second signal would otherwise hang the whole run
+            // without a word (as a journal that shielded its writes from cancellation once did).
+            let stopped = await withinWatchdog(.seconds(60)) { try await tracker.run.value }
+            let ended = try #require(stopped, "the second signal did not stop the tracker")
+            #expect(ended.failure == nil, "\(ended)")
             #expect(secondSignals.withLockedValue { $0 } == 1)
         }
 
