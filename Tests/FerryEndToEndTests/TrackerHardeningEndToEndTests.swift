@@ -69,6 +69,14 @@ final class SignalledTracker: Sendable {
         kill(getpid(), Self.signal.rawValue)
     }
 
+    /// Waits for the run to end, at most `limit`: a tracker that does not stop fails the test (with
+    /// `what`) instead of hanging the whole run without a word.
+    func stopped(within limit: Duration = .seconds(60), _ what: String = "the signal did not stop the tracker") async throws {
+        let run = self.run
+        let ended = try #require(await withinWatchdog(limit) { try await run.value }, "\(what)")
+        if let error = ended.failure { throw error }
+    }
+
     var log: [String] { messages.withLockedValue { $0 } }
 }
 
@@ -236,7 +244,7 @@ extension EndToEndTests {
             let deadline = NIODeadline.now() + .seconds(60)
             for await answered in progress where answered >= 500 || NIODeadline.now() > deadline { break }
             tracker.sendSignal()
-            try await tracker.run.value  // returns, without an error: the command exits 0
+            try await tracker.stopped()  // returns, without an error: the command exits 0
             await clients.value
             await peer.close()
 
@@ -262,9 +270,7 @@ extension EndToEndTests {
             tracker.sendSignal()
             // Bounded: a tracker that ignored the second signal would otherwise hang the whole run
             // without a word (as a journal that shielded its writes from cancellation once did).
-            let stopped = await withinWatchdog(.seconds(60)) { try await tracker.run.value }
-            let ended = try #require(stopped, "the second signal did not stop the tracker")
-            #expect(ended.failure == nil, "\(ended)")
+            try await tracker.stopped(within: .seconds(60), "the second signal did not stop the tracker")
             #expect(secondSignals.withLockedValue { $0 } == 1)
         }
 
@@ -308,7 +314,7 @@ extension EndToEndTests {
             await client.close()
             await new.close()
             tracker.sendSignal()
-            try await tracker.run.value
+            try await tracker.stopped()
         }
 
         // MARK: 5. backpressure
@@ -385,7 +391,7 @@ extension EndToEndTests {
             try await flooderGroup.shutdownGracefully()
             await peer.kill()
             tracker.sendSignal()
-            try await tracker.run.value
+            try await tracker.stopped()
         }
 
         // MARK: 6. idle connections and per-address caps
@@ -414,7 +420,7 @@ extension EndToEndTests {
             #expect(try await again.ask("PING") == ["200 PONG"])
             for client in [over, other, again] { await client.close() }
             tracker.sendSignal()
-            try await tracker.run.value
+            try await tracker.stopped()
         }
 
         // MARK: 13. nothing left behind
@@ -437,7 +443,7 @@ extension EndToEndTests {
             let zero = TrackerServer.Statistics(connections: 0, addresses: 0, endpoints: 0, pendingUpdateBytes: 0)
             #expect(await eventually { tracker.server.statistics == zero })
             tracker.sendSignal()
-            try await tracker.run.value
+            try await tracker.stopped()
         }
     }
 }
