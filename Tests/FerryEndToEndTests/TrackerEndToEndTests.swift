@@ -61,16 +61,18 @@ extension EndToEndTests {
             #expect(try await holders(of: "x", client) == [host(2), host(3)])
 
             await p2.kill()
-            #expect(try await eventually(within: .seconds(10)) { try await holders(of: "x", client) == [host(3)] })
+            #expect(try await eventually(within: Sanitizers.patience(.seconds(10))) { try await holders(of: "x", client) == [host(3)] })
             await p3.kill()
-            #expect(try await eventually(within: .seconds(10)) { try await client.lookup(["x"]).first?.outcome == .notFound })
+            #expect(try await eventually(within: Sanitizers.patience(.seconds(10))) { try await client.lookup(["x"]).first?.outcome == .notFound })
             await client.close()
             await tracker.stop()
         }
 
+        /// The idle timeout (for a connection without `HELLO`) is far longer here: the heartbeat
+        /// timeout must apply from `HELLO` on, not from the idle timer's first wake-up (it did not).
         @Test("a peer that stops sending heartbeats is dropped after the heartbeat timeout")
         func silentPeerIsDropped() async throws {
-            let tracker = try await TestTracker.start(heartbeatTimeout: .seconds(1))
+            let tracker = try await TestTracker.start(heartbeatTimeout: .seconds(1), idleTimeout: .seconds(120))
             let silent = try await tracker.connect()
             _ = try await silent.hello(tcpPort: 5555, udpPort: 0)
             let digest = ContentDigest(bytes: [UInt8](repeating: 7, count: 32))!
@@ -81,7 +83,7 @@ extension EndToEndTests {
                 return
             }
             // The silent connection sends nothing more; the tracker must notice on its own.
-            #expect(try await eventually(within: .seconds(10)) { try await client.lookup(["quiet.txt"]).first?.outcome == .notFound })
+            #expect(try await eventually(within: Sanitizers.patience(.seconds(10))) { try await client.lookup(["quiet.txt"]).first?.outcome == .notFound })
             await silent.closed()
             await client.close()
             await tracker.stop()
@@ -101,7 +103,7 @@ extension EndToEndTests {
             let second = try await TestTracker.start(port: first.port, database: database)
             let client = try await second.connect()
             let restarted = ContinuousClock.now
-            #expect(try await eventually(within: .seconds(10)) {
+            #expect(try await eventually(within: Sanitizers.patience(.seconds(10))) {
                 try await holders(of: "r.txt", client).sorted() == [host(2), host(3)]
             })
             #expect(ContinuousClock.now - restarted < .seconds(10))

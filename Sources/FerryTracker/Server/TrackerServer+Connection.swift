@@ -334,10 +334,17 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
         lastHeard = NIODeadline.now()
         handle?.heard(at: lastHeard)
         for (verb, code) in result.counted { counters?.count(verb, code: code) }
+        let wasRegistered = registered
         registered = result.conversation.isRegistered
         guard !inactive else {
             finish(result.conversation)
             return
+        }
+        // The watchdog waits for the idle timeout until HELLO, the heartbeat timeout after it: a
+        // shorter one must not wait for the longer one's wake-up.
+        if registered != wasRegistered {
+            watchdog?.cancel()
+            armWatchdog(context)
         }
         conversation = result.conversation
         if result.replies.readableBytes > 0 { context.writeAndFlush(wrapOutboundOut(result.replies), promise: nil) }
