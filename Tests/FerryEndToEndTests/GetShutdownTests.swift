@@ -9,7 +9,7 @@ extension EndToEndTests {
     /// `ferry get` on SIGINT/SIGTERM: the downloads stop, every `.part` file stays for a later resume, and
     /// the run reports itself interrupted (the command then exits 130 or 143). Driven through the same
     /// `ServiceGroup` as the command, with the signal replaced by `triggerGracefulShutdown()`.
-    @Suite("ferry get: graceful shutdown", .timeLimit(.minutes(1)))
+    @Suite("ferry get: graceful shutdown", .timeLimit(.minutes(Sanitizers.scaled(1, sanitized: 3))))
     struct GetShutdownTests {
         @Test("a stopped get keeps its part file and reports itself interrupted")
         func stoppedGetKeepsPart() async throws {
@@ -17,9 +17,10 @@ extension EndToEndTests {
             let temporary = try TemporaryFolder()
             defer { temporary.remove() }
             let bytes = sampleBytes(count: 8 << 20, seed: 11)
-            // Slow enough (1 MiB/s) that the download is still running when it is stopped.
+            // Slow enough (256 KiB/s: 32 s for the 8 MiB) that the download is still running when it
+            // is stopped, even if the test's task waits seconds for a thread (under a sanitizer).
             let peer = try await TestPeer.start(host: host(70), tracker: tracker.endpoint, in: temporary,
-                                                files: ["slow.bin": bytes], rateLimit: ByteRate(bytesPerSecond: 1 << 20))
+                                                files: ["slow.bin": bytes], rateLimit: ByteRate(bytesPerSecond: 256 << 10))
             let downloads = try temporary.subfolder("get")
             let events = EventLog<DownloadEvent>()
             let download = OneShotDownload(
@@ -32,7 +33,7 @@ extension EndToEndTests {
             let task = Task { try await group.run() }
             #expect(await events.wait { if case .progress(_, let received, _) = $0 { received > 0 } else { false } })
             await group.triggerGracefulShutdown()
-            let ran = await withinWatchdog(.seconds(10)) { try await task.value }
+            let ran = await withinWatchdog(Sanitizers.patience(.seconds(10))) { try await task.value }
             await peer.kill()
             await tracker.stop()
 

@@ -58,13 +58,17 @@ final class TestTracker: Sendable {
 
     var endpoint: Endpoint { Endpoint(host: "127.0.0.1", port: port) }
 
-    /// Starts a tracker and waits until it listens. `port` 0 picks a free port.
+    /// Starts a tracker and waits until it listens. `port` 0 picks a free port. Its timeouts are the
+    /// tracker's own (9 s without a heartbeat, 10 s without a message), longer under a sanitizer.
     static func start(port: Int = 0, database: String = ":memory:",
-                      heartbeatTimeout: TimeAmount = .seconds(9)) async throws -> TestTracker {
+                      heartbeatTimeout: TimeAmount = TimeAmount(Sanitizers.patience(.seconds(9))),
+                      idleTimeout: TimeAmount = TimeAmount(Sanitizers.patience(.seconds(Int64(TrackerLimits.idleTimeout))))
+    ) async throws -> TestTracker {
         let store = try SQLiteTrackerStore(path: database)
         let listening = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Int.self)
         let server = TrackerServer(
-            configuration: .init(host: "127.0.0.1", port: port, heartbeatTimeout: heartbeatTimeout),
+            configuration: .init(host: "127.0.0.1", port: port, heartbeatTimeout: heartbeatTimeout,
+                                 idleTimeout: idleTimeout),
             store: store, logger: quietLogger
         ) { address in
             listening.succeed(address.port ?? 0)
@@ -86,7 +90,9 @@ final class TestTracker: Sendable {
 
     /// A one-shot client connection, as `ferry get` makes.
     func connect() async throws -> TrackerConnection {
-        try await TrackerConnection.connect(to: endpoint, localHost: "127.0.0.1")
+        try await TrackerConnection.connect(to: endpoint, localHost: "127.0.0.1",
+                                            replyTimeout: Sanitizers.patience(TrackerConnection.replyTimeout),
+                                            connectTimeout: Sanitizers.patience(TrackerConnection.connectTimeout))
     }
 }
 
@@ -161,13 +167,15 @@ final class TestPeer: Sendable {
 
 /// A downloader into `folder` that asks `tracker`, as `ferry get` does.
 func download(_ names: [String], from tracker: TestTracker, into folder: String, overwrite: Bool = false,
-              transports: [Transport] = [.tcp], maximumSources: Int = 8, stallTimeout: TimeAmount = .seconds(10),
+              transports: [Transport] = [.tcp], maximumSources: Int = 8,
+              stallTimeout: TimeAmount = TimeAmount(Sanitizers.patience(.seconds(10))),
               localHost: String = "127.0.0.1",
               events: @escaping @Sendable (DownloadEvent) -> Void = { _ in }) async throws -> [DownloadOutcome] {
     let connection = try await tracker.connect()
     let downloader = Downloader(
         configuration: .init(folder: folder, overwrite: overwrite, maximumSources: maximumSources, transports: transports,
-                             localHost: localHost, stallTimeout: stallTimeout),
+                             localHost: localHost, stallTimeout: stallTimeout,
+                             connectTimeout: TimeAmount(Sanitizers.patience(.seconds(5)))),
         holders: connection, logger: quietLogger)
     let outcomes = await downloader.download(names, events: events)
     await connection.close()

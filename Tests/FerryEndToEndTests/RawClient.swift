@@ -1,3 +1,4 @@
+import FerryTestSupport
 import FerryWire
 import NIOCore
 import NIOPosix
@@ -38,7 +39,7 @@ final class RawClient {
     }
 
     /// The next line, without `\n`; `nil` when the connection closed first.
-    func readLine(timeout: Duration = .seconds(5)) async throws -> String? {
+    func readLine(timeout: Duration = Sanitizers.patience(.seconds(5))) async throws -> String? {
         while true {
             if let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = pending.readString(length: newline - pending.readerIndex)!
@@ -64,7 +65,7 @@ final class RawClient {
     func readToEnd(limit: Int = 64 << 20) async throws -> [UInt8] {
         var all = pending
         pending = ByteBuffer()
-        while var next = try await nextBuffer(timeout: .seconds(10)), all.readableBytes <= limit {
+        while var next = try await nextBuffer(timeout: Sanitizers.patience(.seconds(10))), all.readableBytes <= limit {
             all.writeBuffer(&next)
         }
         return Array(all.readableBytesView)
@@ -72,7 +73,7 @@ final class RawClient {
 
     private func nextBuffer(timeout: Duration) async throws -> ByteBuffer? {
         let channel = self.channel
-        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000)) {
+        let timer = channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) {
             channel.close(promise: nil)
         }
         defer { timer.cancel() }

@@ -221,7 +221,7 @@ struct FileServerTests {
     func uploadCap() async throws {
         var limits = FileServer.Limits()
         limits.maximumUploads = 1
-        let server = try await ServerUnderTest.start(limits: limits, rateLimiter: RateLimiter(bytesPerSecond: 1 << 20))
+        let server = try await ServerUnderTest.start(limits: limits, rateLimiter: RateLimiter(bytesPerSecond: 256 << 10))
         defer { Task { await server.stop() } }
         let slow = try await server.connect(from: 2)
         try await slow.send("GET 0 * \"big\"\n")
@@ -238,8 +238,9 @@ struct FileServerTests {
     func truncatedFileEndsUpload() async throws {
         var limits = FileServer.Limits()
         limits.truncationCheckInterval = .milliseconds(20)
-        // Under a rate limit, so that the upload is still running when the file shrinks.
-        let server = try await ServerUnderTest.start(limits: limits, rateLimiter: RateLimiter(bytesPerSecond: 4 << 20))
+        // Under a rate limit (16 s for the 8 MiB), so that the upload is still running when the file
+        // shrinks, even if the test's task waits seconds for a thread (under a sanitizer).
+        let server = try await ServerUnderTest.start(limits: limits, rateLimiter: RateLimiter(bytesPerSecond: 512 << 10))
         defer { Task { await server.stop() } }
         let client = try await server.connect(from: 2)
         try await client.send("GET 0 * \"big\"\n")
@@ -247,12 +248,12 @@ struct FileServerTests {
         _ = try await client.read(atLeast: 64 << 10)
         #expect(truncate(server.folder.path + "/big", 1 << 20) == 0)
         // Bounded far below the 30-second stall timeout.
-        let rest = try await client.readToEnd(timeout: .seconds(5))
+        let rest = try await client.readToEnd(timeout: Sanitizers.patience(.seconds(5)))
         #expect(client.closedByPeer, "the server left the connection open")
         #expect(rest < 8 << 20)
     }
 
-    @Test("connections that arrive while the server stops are all closed, none dropped open", .timeLimit(.minutes(1)))
+    @Test("connections that arrive while the server stops are all closed, none dropped open", .timeLimit(.minutes(Sanitizers.scaled(1, sanitized: 3))))
     func connectionsDuringShutdown() async throws {
         // Eight clients connect at once from eight addresses, eight times over, while the server is
         // cancelled: each connection the server accepted must be closed by it (served and refused,
@@ -287,16 +288,16 @@ struct FileServerTests {
     func gracefulShutdown() async throws {
         var limits = FileServer.Limits()
         limits.shutdownGracePeriod = .milliseconds(300)
-        let server = try await ServerUnderTest.start(limits: limits, rateLimiter: RateLimiter(bytesPerSecond: 1 << 20))
+        let server = try await ServerUnderTest.start(limits: limits, rateLimiter: RateLimiter(bytesPerSecond: 256 << 10))
         defer { Task { await server.stop() } }
         let idle = try await server.connect(from: 2)
         let uploading = try await server.connect(from: 3)
         try await uploading.send("GET 0 * \"big\"\n")
         #expect(try await uploading.readLine()?.hasPrefix("200 ") == true)
         await server.group.triggerGracefulShutdown()
-        #expect(try await idle.waitForClose(timeout: .seconds(5)))
-        // The upload went on during the grace period and was then closed before its end (8 MiB at 1 MiB/s).
-        let received = try await uploading.readToEnd(timeout: .seconds(5))
+        #expect(try await idle.waitForClose(timeout: Sanitizers.patience(.seconds(5))))
+        // The upload went on during the grace period and was then closed before its end (8 MiB at 256 KiB/s).
+        let received = try await uploading.readToEnd(timeout: Sanitizers.patience(.seconds(5)))
         #expect(uploading.closedByPeer)
         #expect(received > 0 && received < 8 << 20)
         try await server.task.value

@@ -46,7 +46,7 @@ struct PieceLayerFetcherTests {
         let server = try await ServerUnderTest.start(limits: FileServer.Limits(), files: Self.files)
         defer { Task { await server.stop() } }
         let file = try #require(server.share.file(named: fileName(name)))
-        let fetched = await PieceLayerFetcher(localHost: testHost(20)).fetch(
+        let fetched = await PieceLayerFetcher.patient(localHost: testHost(20)).fetch(
             fileName(name), size: file.size, digest: file.digest, root: file.tree.root.digest, from: Self.holder(server))
         #expect(try fetched.get() == file.tree)
         #expect(file.tree.pieceLayer.count == (name == "big" ? 3 : 0))
@@ -57,7 +57,7 @@ struct PieceLayerFetcherTests {
         let server = try await ServerUnderTest.start(limits: FileServer.Limits(), files: Self.files)
         defer { Task { await server.stop() } }
         let file = try #require(server.share.file(named: fileName("big")))
-        let fetcher = PieceLayerFetcher(localHost: testHost(21))
+        let fetcher = PieceLayerFetcher.patient(localHost: testHost(21))
         let otherDigest = await fetcher.fetch(fileName("big"), size: file.size, digest: sha(Vectors.abc), root: file.tree.root.digest,
                                               from: Self.holder(server))
         #expect(otherDigest.failure?.code == .notFound, "\(otherDigest)")
@@ -135,18 +135,18 @@ struct PieceLayerUDPTests {
         defer { running.cancel() }
         let port = try await listening.futureResult.get()
         let holder = Holder(host: testHost(30), tcpPort: UInt16(port), udpPort: UInt16(port))
-        let fetcher = PieceLayerFetcher(localHost: testHost(31))
+        let fetcher = PieceLayerFetcher.patient(localHost: testHost(31))
         for name in ["big", "one", "empty"] {
             let file = try #require(share.file(named: fileName(name)))
             let fetched = await fetcher.fetchOverUDP(fileName(name), size: file.size, digest: file.digest,
-                                                     root: file.tree.root.digest, from: holder)
+                                                     root: file.tree.root.digest, from: holder, configuration: .patient)
             #expect(try fetched.get() == file.tree, "\(name)")
         }
         let file = try #require(share.file(named: fileName("big")))
         let otherContent = await fetcher.fetchOverUDP(fileName("big"), size: file.size, digest: sha(Vectors.abc),
-                                                      root: file.tree.root.digest, from: holder)
+                                                      root: file.tree.root.digest, from: holder, configuration: .patient)
         #expect(otherContent.failure?.code == .notFound, "\(otherContent)")
-        let otherRoot = await fetcher.fetchOverUDP(fileName("big"), size: file.size, digest: file.digest, root: sha(Vectors.abc), from: holder)
+        let otherRoot = await fetcher.fetchOverUDP(fileName("big"), size: file.size, digest: file.digest, root: sha(Vectors.abc), from: holder, configuration: .patient)
         #expect(otherRoot.failure?.code == .wrongContent, "\(otherRoot)")
         // What an older server sees: a name that breaks the name rule.
         #expect(ShareUDPFileProvider(share: share).lookup(name: "layer/nothex/big").failure?.code == .badName)

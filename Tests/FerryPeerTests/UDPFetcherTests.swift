@@ -56,7 +56,7 @@ struct UDPFetcherTests {
         defer { serving.cancel() }
         let port = try await listening.futureResult.get()
         let part = try await PartFile.open(folder: downloads, name: file.name, digest: file.digest, expectedSize: file.size)
-        let result = await UDPFetcher(localHost: "::").fetch(
+        let result = await UDPFetcher(configuration: .patient, localHost: "::").fetch(
             file.name, size: file.size, digest: file.digest,
             from: Holder(host: "127.0.0.1", tcpPort: UInt16(port), udpPort: UInt16(port)), into: part) { _ in }
         #expect(result.error == nil, "\(result.message ?? "")")
@@ -76,8 +76,10 @@ extension UDPFetcherTests {
         share.rescan()
         let file = try #require(share.file(named: fileName("big")))
         let listening = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Int.self)
-        // Rate-limited, so that the transfer is still running when the file shrinks.
-        let server = UDPFileServer(configuration: .init(host: "127.0.0.1", port: 0, rateLimiter: RateLimiter(bytesPerSecond: 4 << 20)),
+        // Rate-limited (32 s for the 8 MiB), so that the transfer is still running when the file
+        // shrinks: the progress callback runs in the fetch's task, which under a sanitizer waited
+        // seconds for a thread while the event loop took the datagrams (at 4 MiB/s, all of them).
+        let server = UDPFileServer(configuration: .init(host: "127.0.0.1", port: 0, rateLimiter: RateLimiter(bytesPerSecond: 256 << 10)),
                                    share: share, logger: quietLogger) { listening.succeed($0.port ?? 0) }
         let serving = Task { try await server.run() }
         defer { serving.cancel() }

@@ -9,7 +9,9 @@ import Darwin
 ///
 /// Under a sanitizer the code runs 5 to 20 times slower. Tests that move many megabytes (or simulate
 /// many transfers) take a smaller size there, through ``scaled(_:sanitized:)``: the same code paths
-/// and the same assertions, fewer bytes. Nothing else changes under a sanitizer.
+/// and the same assertions, fewer bytes. Deadlines a test sets for what it does not test (a connect,
+/// a reply, the next bytes of a transfer) take ``patience(_:)``: under a sanitizer, beside the other
+/// suites on two cores, a loopback reply took over 10 s in CI.
 public enum Sanitizers {
     public static let active: Bool = {
         guard let handle = dlopen(nil, RTLD_NOW) else { return false }
@@ -21,5 +23,12 @@ public enum Sanitizers {
     /// `normal`, or `sanitized` under a sanitizer.
     public static func scaled<Value>(_ normal: Value, sanitized: Value) -> Value {
         active ? sanitized : normal
+    }
+
+    /// How long to wait for something the test does not test: `normal`, or five times it under a
+    /// sanitizer. Deadlines a test is about (a `408` after the request timeout, a stall detected)
+    /// keep their values; so the assertions are the same, only a slow machine is not a failure.
+    public static func patience(_ normal: Duration) -> Duration {
+        active ? normal * 5 : normal
     }
 }

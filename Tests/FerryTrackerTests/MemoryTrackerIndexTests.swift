@@ -191,9 +191,13 @@ struct TrackerJournalTests {
             let journal = TrackerJournal(durable: durable, logger: logger)
             let peer = journal.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
             journal.replaceShare(of: peer, with: [entry("a"), entry("b")])
-            // Stopped or cancelled before it runs: cancelled, every database write it tried would be refused.
-            let writer = Task { await journal.run() }
-            if cancelled { writer.cancel() } else { journal.stop() }
+            // Stopped, or cancelled before it runs (the task cancels itself first, so that the writer
+            // cannot start before the test cancels it): cancelled, every write it tried would be refused.
+            let writer = Task {
+                if cancelled { withUnsafeCurrentTask { $0?.cancel() } }
+                await journal.run()
+            }
+            if !cancelled { journal.stop() }
             await writer.value
             let written = try await durable.holderRows(for: [fileName("a"), fileName("b")]).count
             #expect(written == (cancelled ? 0 : 2), "cancelled: \(cancelled)")

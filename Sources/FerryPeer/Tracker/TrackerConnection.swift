@@ -34,12 +34,14 @@ public final class TrackerConnection: Sendable {
 
     /// Connects to `server`. When `localHost` is a specific address the connection leaves from it (so
     /// the tracker records that address); `sourcePort` binds the local port too. `replyTimeout` is
-    /// how long each request may wait for its reply (tests shorten it).
+    /// how long each request may wait for its reply, `connectTimeout` how long the connect may take
+    /// (tests change them).
     public static func connect(
         to server: Endpoint,
         localHost: String? = nil,
         sourcePort: Int? = nil,
         replyTimeout: Duration = TrackerConnection.replyTimeout,
+        connectTimeout: Duration = TrackerConnection.connectTimeout,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TrackerConnection {
         let ending = NIOLockedValueBox<PeerError?>(nil)

@@ -1,4 +1,5 @@
 import FerryPeer
+import FerryTestSupport
 import Foundation
 import NIOCore
 import NIOPosix
@@ -77,7 +78,7 @@ final class LoopbackClient {
     }
 
     /// The next line without `\n`, or `nil` when the server closed first.
-    func readLine(timeout: Duration = .seconds(10)) async throws -> String? {
+    func readLine(timeout: Duration = Sanitizers.patience(.seconds(10))) async throws -> String? {
         while true {
             if let newline = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = pending.readString(length: newline - pending.readerIndex)!
@@ -90,7 +91,7 @@ final class LoopbackClient {
     }
 
     /// Reads and counts bytes until the server closes (or `timeout` passes: then the client closes).
-    func readToEnd(timeout: Duration = .seconds(10)) async throws -> Int {
+    func readToEnd(timeout: Duration = Sanitizers.patience(.seconds(10))) async throws -> Int {
         var count = pending.readableBytes
         pending.clear()
         while let next = try await nextBuffer(timeout: timeout) {
@@ -100,7 +101,7 @@ final class LoopbackClient {
     }
 
     /// Reads at least `count` bytes (fewer only if the server closed first); returns how many.
-    func read(atLeast count: Int, timeout: Duration = .seconds(10)) async throws -> Int {
+    func read(atLeast count: Int, timeout: Duration = Sanitizers.patience(.seconds(10))) async throws -> Int {
         var got = pending.readableBytes
         pending.clear()
         while got < count, let next = try await nextBuffer(timeout: timeout) {
@@ -110,7 +111,7 @@ final class LoopbackClient {
     }
 
     /// Waits for the server to close the connection; `true` if it did within `timeout`.
-    func waitForClose(timeout: Duration = .seconds(10)) async throws -> Bool {
+    func waitForClose(timeout: Duration = Sanitizers.patience(.seconds(10))) async throws -> Bool {
         _ = try await readToEnd(timeout: timeout)
         return closedByPeer
     }

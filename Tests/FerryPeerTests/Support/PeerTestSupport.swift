@@ -1,8 +1,10 @@
 @testable import FerryPeer
 import FerryTestSupport
+import FerryUDP
 import FerryWire
 import Foundation
 import Logging
+import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -29,6 +31,25 @@ func sha(_ hex: String) -> ContentDigest { ContentDigest(hex: hex)! }
 func fileName(_ raw: String) -> SharedFileName { SharedFileName(raw)! }
 
 let quietLogger = Logger(label: "ferry.tests", factory: { _ in SwiftLogNoOpLogHandler() })
+
+extension UDPConfiguration {
+    /// The defaults, with the patience of ``Sanitizers/patience(_:)`` for a test that is not about
+    /// timeouts: under a sanitizer the handshake is retried for about 20 s instead of 5 s, and a
+    /// transfer waits 50 s instead of 10 s before it calls the peer gone.
+    static var patient: UDPConfiguration {
+        UDPConfiguration(idleTimeout: Sanitizers.patience(.seconds(10)), maximumRetries: Sanitizers.scaled(4, sanitized: 6))
+    }
+}
+
+extension PieceLayerFetcher {
+    /// A fetcher whose connect and stall timeouts have the patience of ``Sanitizers/patience(_:)``.
+    static func patient(localHost: String) -> PieceLayerFetcher {
+        var fetcher = PieceLayerFetcher(localHost: localHost)
+        fetcher.connectTimeout = TimeAmount(Sanitizers.patience(.seconds(5)))
+        fetcher.stallTimeout = TimeAmount(Sanitizers.patience(.seconds(10)))
+        return fetcher
+    }
+}
 
 extension TemporaryFolder {
     /// The folder's real path (symlinks such as /tmp -> /private/tmp resolved).
