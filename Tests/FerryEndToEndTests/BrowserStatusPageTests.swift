@@ -10,7 +10,7 @@ extension EndToEndTests {
     ///
     /// Without chromium the test is skipped and says so; with `FERRY_REQUIRE_BROWSER=1` (CI) it runs and
     /// fails instead. `FERRY_CHROMIUM` names another browser binary.
-    @Suite("The status page in headless chromium", .timeLimit(.minutes(Sanitizers.scaled(2, sanitized: 6))))
+    @Suite("The status page in headless chromium", .timeLimit(.minutes(Sanitizers.hangGuard(minutes: 2))))
     struct BrowserStatusPageTests {
         static let chromium: String? = {
             let environment = ProcessInfo.processInfo.environment

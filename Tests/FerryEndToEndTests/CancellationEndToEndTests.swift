@@ -14,7 +14,7 @@ import Darwin
 extension EndToEndTests {
     /// Issue 11: a download stopped by its user ends `cancelled`, says what it kept, and blames no
     /// holder. Hosts 100 and 101.
-    @Suite("Cancelled downloads", .timeLimit(.minutes(Sanitizers.scaled(1, sanitized: 3))))
+    @Suite("Cancelled downloads", .timeLimit(.minutes(Sanitizers.hangGuard(minutes: 1))))
     struct CancellationTests {
         static let size = 3 << 20
 

@@ -9,7 +9,7 @@ import Testing
 extension EndToEndTests {
     /// The `ferry` executable's own command line: version and typos. Runs the binary built next to
     /// the tests; skipped when it is not there.
-    @Suite("ferry's command line", .timeLimit(.minutes(Sanitizers.scaled(1, sanitized: 3))))
+    @Suite("ferry's command line", .timeLimit(.minutes(Sanitizers.hangGuard(minutes: 1))))
     struct CommandLineTests {
         /// Runs `ferry arguments…` to its end; returns its status, stdout and stderr.
         static func run(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (status: Int32, output: String, errors: String) {

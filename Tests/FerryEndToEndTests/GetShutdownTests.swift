@@ -9,7 +9,7 @@ extension EndToEndTests {
     /// `ferry get` on SIGINT/SIGTERM: the downloads stop, every `.part` file stays for a later resume, and
     /// the run reports itself interrupted (the command then exits 130 or 143). Driven through the same
     /// `ServiceGroup` as the command, with the signal replaced by `triggerGracefulShutdown()`.
-    @Suite("ferry get: graceful shutdown", .timeLimit(.minutes(Sanitizers.scaled(1, sanitized: 3))))
+    @Suite("ferry get: graceful shutdown", .timeLimit(.minutes(Sanitizers.hangGuard(minutes: 1))))
     struct GetShutdownTests {
         @Test("a stopped get keeps its part file and reports itself interrupted")
         func stoppedGetKeepsPart() async throws {

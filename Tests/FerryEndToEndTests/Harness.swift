@@ -61,8 +61,8 @@ final class TestTracker: Sendable {
     /// Starts a tracker and waits until it listens. `port` 0 picks a free port. Its timeouts are the
     /// tracker's own (9 s without a heartbeat, 10 s without a message), longer under a sanitizer.
     static func start(port: Int = 0, database: String = ":memory:",
-                      heartbeatTimeout: TimeAmount = TimeAmount(Sanitizers.patience(.seconds(9))),
-                      idleTimeout: TimeAmount = TimeAmount(Sanitizers.patience(.seconds(Int64(TrackerLimits.idleTimeout))))
+                      heartbeatTimeout: TimeAmount = TimeAmount(Sanitizers.patience(.seconds(TrackerLimits.heartbeatTimeout))),
+                      idleTimeout: TimeAmount = TimeAmount(Sanitizers.patience(.seconds(TrackerLimits.idleTimeout)))
     ) async throws -> TestTracker {
         let store = try SQLiteTrackerStore(path: database)
         let listening = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Int.self)
@@ -172,11 +172,10 @@ func download(_ names: [String], from tracker: TestTracker, into folder: String,
               localHost: String = "127.0.0.1",
               events: @escaping @Sendable (DownloadEvent) -> Void = { _ in }) async throws -> [DownloadOutcome] {
     let connection = try await tracker.connect()
-    let downloader = Downloader(
-        configuration: .init(folder: folder, overwrite: overwrite, maximumSources: maximumSources, transports: transports,
-                             localHost: localHost, stallTimeout: stallTimeout,
-                             connectTimeout: TimeAmount(Sanitizers.patience(.seconds(5)))),
-        holders: connection, logger: quietLogger)
+    var configuration = Downloader.Configuration(folder: folder, overwrite: overwrite, maximumSources: maximumSources,
+                                                 transports: transports, localHost: localHost, stallTimeout: stallTimeout)
+    configuration.connectTimeout = configuration.connectTimeout * Int64(Sanitizers.patienceFactor)
+    let downloader = Downloader(configuration: configuration, holders: connection, logger: quietLogger)
     let outcomes = await downloader.download(names, events: events)
     await connection.close()
     return outcomes

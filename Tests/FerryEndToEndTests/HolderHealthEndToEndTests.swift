@@ -7,7 +7,7 @@ import Testing
 extension EndToEndTests {
     /// Downloaders tell the tracker what worked (`REPORT`), and the tracker ranks holders by it
     /// (issue 10). Hosts 122 and 123 are this suite's own.
-    @Suite("Holder health over loopback", .timeLimit(.minutes(Sanitizers.scaled(1, sanitized: 3))))
+    @Suite("Holder health over loopback", .timeLimit(.minutes(Sanitizers.hangGuard(minutes: 1))))
     struct HolderHealthEndToEndTests {
         @Test("a holder whose file server is down sinks below one that serves, after one download")
         func deadFileServerSinks() async throws {

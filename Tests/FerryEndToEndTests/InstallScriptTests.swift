@@ -6,7 +6,7 @@ import Testing
 extension EndToEndTests {
     /// `scripts/install.sh`: the binary and the completion scripts under a prefix, and the static
     /// release binary running with no Swift toolchain in sight. Issue 11, "Shipping".
-    @Suite("scripts/install.sh", .timeLimit(.minutes(Sanitizers.scaled(2, sanitized: 6))))
+    @Suite("scripts/install.sh", .timeLimit(.minutes(Sanitizers.hangGuard(minutes: 2))))
     struct InstallScriptTests {
         static let script: String? = {
             let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

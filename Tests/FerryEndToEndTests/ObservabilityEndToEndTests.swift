@@ -9,7 +9,7 @@ import Testing
 extension EndToEndTests {
     /// `--http` for real over loopback: a tracker and peers, their metrics after known actions, the
     /// health check, and what the HTTP side does with requests it does not serve.
-    @Suite("--http over loopback: metrics, health, refusals", .timeLimit(.minutes(Sanitizers.scaled(2, sanitized: 6))))
+    @Suite("--http over loopback: metrics, health, refusals", .timeLimit(.minutes(Sanitizers.hangGuard(minutes: 2))))
     struct ObservabilityEndToEndTests {
         @Test func trackerCountsLookupsAndPeers() async throws {
             let tracker = try await ObservedTracker.start()

@@ -13,7 +13,7 @@ extension EndToEndTests {
     /// whole share again when told `421`, says `QUIT` and closes its hash cache on graceful shutdown, and
     /// keeps its heartbeat while it hashes. Issue 8, failures 3 and 4 and the graceful-shutdown section.
     /// Each test uses hosts of its own (60 and up) so that they run beside the serialized suites.
-    @Suite("Peer lifecycle over loopback", .timeLimit(.minutes(Sanitizers.scaled(1, sanitized: 3))))
+    @Suite("Peer lifecycle over loopback", .timeLimit(.minutes(Sanitizers.hangGuard(minutes: 1))))
     struct PeerLifecycleTests {
         static func configuration(_ tracker: Endpoint, host: String, share: String, downloads: String,
                                   cache: String? = nil, events: EventLog<TrackerSession.Event>,

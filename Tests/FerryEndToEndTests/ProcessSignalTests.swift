@@ -13,7 +13,7 @@ import Darwin
 extension EndToEndTests {
     /// The `ferry` executable itself under SIGINT and SIGTERM: exit statuses and what reaches the
     /// tracker. Runs the binary built next to the tests; skipped when it is not there.
-    @Suite("ferry under signals", .timeLimit(.minutes(Sanitizers.scaled(1, sanitized: 3))))
+    @Suite("ferry under signals", .timeLimit(.minutes(Sanitizers.hangGuard(minutes: 1))))
     struct ProcessSignalTests {
         static let binary: String? = {
             let folder = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

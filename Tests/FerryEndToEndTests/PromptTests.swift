@@ -13,7 +13,7 @@ extension EndToEndTests {
     /// `ferry peer` at a terminal (a pseudo-terminal driven by the test): line editing and history at
     /// the `ferry>` prompt, log lines that never break into the prompt, `--log-file`. Issue 11, "The
     /// prompt". Runs the binary built next to the tests; skipped when it is not there.
-    @Suite("the ferry> prompt on a terminal", .timeLimit(.minutes(Sanitizers.scaled(2, sanitized: 6))))
+    @Suite("the ferry> prompt on a terminal", .timeLimit(.minutes(Sanitizers.hangGuard(minutes: 2))))
     struct PromptTests {
         static let up = "\u{1B}[A"
 

@@ -12,7 +12,7 @@ import Darwin
 /// Three real `ferry server` processes on one PostgreSQL database behave as one tracker: a peer
 /// registered on one is found on the others at once, and when one is killed (SIGKILL, no goodbye) its
 /// peers leave the survivors' lookups within 15 s while every other answer stays right.
-@Suite("three trackers on one PostgreSQL index", .timeLimit(.minutes(Sanitizers.scaled(2, sanitized: 6))),
+@Suite("three trackers on one PostgreSQL index", .timeLimit(.minutes(Sanitizers.hangGuard(minutes: 2))),
        .enabled(if: PostgresTestEnvironment.runs, Comment(rawValue: PostgresTestEnvironment.skipReason)))
 struct SharedIndexEndToEndTests {
     typealias Launcher = EndToEndTests.ProcessSignalTests

@@ -14,7 +14,7 @@ import Darwin
 extension EndToEndTests {
     /// Issue 9: one file from several holders at once, every chunk checked against the piece layer.
     /// Hosts 90 and up.
-    @Suite("Swarm downloads over loopback", .timeLimit(.minutes(Sanitizers.scaled(1, sanitized: 3))))
+    @Suite("Swarm downloads over loopback", .timeLimit(.minutes(Sanitizers.hangGuard(minutes: 1))))
     struct SwarmTests {
         /// 3 MiB: twelve chunks of 256 KiB.
         static let size = 3 << 20

@@ -8,7 +8,7 @@ extension EndToEndTests {
     /// `--server a:4444,b:4444`: a peer holds one session, to the first tracker that answers, and moves
     /// to the next when that one goes away; a one-shot client asks the first that answers (issue 10).
     /// Hosts 120 and 121 are this suite's own.
-    @Suite("Several trackers: a peer fails over", .timeLimit(.minutes(Sanitizers.scaled(1, sanitized: 3))))
+    @Suite("Several trackers: a peer fails over", .timeLimit(.minutes(Sanitizers.hangGuard(minutes: 1))))
     struct TrackerFailoverEndToEndTests {
         @Test("a peer given two trackers registers with the first, and with the second once the first is gone")
         func peerMovesToTheSecondTracker() async throws {

@@ -328,9 +328,9 @@ extension EndToEndTests {
             // answered PING by PING held the asker's line past 10 s and the peer's heartbeat past its
             // timeout: there 5 flooders (the same code paths) and longer limits.
             let flooderCount = Sanitizers.scaled(20, sanitized: 5)
-            let patience = Sanitizers.scaled(TimeAmount.seconds(10), sanitized: .seconds(30))
+            let patience = TimeAmount(Sanitizers.patience(.seconds(10)))
             let tracker = try await SignalledTracker.start(
-                .init(host: "127.0.0.1", port: 0, heartbeatTimeout: .seconds(Int64(TrackerLimits.heartbeatTimeout)) * Int64(Sanitizers.scaled(1, sanitized: 4)),
+                .init(host: "127.0.0.1", port: 0, heartbeatTimeout: TimeAmount(Sanitizers.patience(.seconds(TrackerLimits.heartbeatTimeout))),
                       idleTimeout: patience),
                 store: store)
             let endpoint = Endpoint(host: "127.0.0.1", port: tracker.port)

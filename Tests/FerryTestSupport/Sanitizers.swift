@@ -29,6 +29,15 @@ public enum Sanitizers {
     /// sanitizer. Deadlines a test is about (a `408` after the request timeout, a stall detected)
     /// keep their values; so the assertions are the same, only a slow machine is not a failure.
     public static func patience(_ normal: Duration) -> Duration {
-        active ? normal * 5 : normal
+        normal * patienceFactor
+    }
+
+    /// The factor of ``patience(_:)``, for timeouts of other types (NIO's `TimeAmount`).
+    public static let patienceFactor = active ? 5 : 1
+
+    /// The minutes of a time limit that guards a test against a hang: `minutes`, three times as many
+    /// under a sanitizer.
+    public static func hangGuard(minutes: Int) -> Int {
+        active ? 3 * minutes : minutes
     }
 }

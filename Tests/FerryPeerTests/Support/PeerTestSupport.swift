@@ -34,10 +34,13 @@ let quietLogger = Logger(label: "ferry.tests", factory: { _ in SwiftLogNoOpLogHa
 
 extension UDPConfiguration {
     /// The defaults, with the patience of ``Sanitizers/patience(_:)`` for a test that is not about
-    /// timeouts: under a sanitizer the handshake is retried for about 20 s instead of 5 s, and a
-    /// transfer waits 50 s instead of 10 s before it calls the peer gone.
+    /// timeouts: under a sanitizer, two more handshake retries (about 20 s of them instead of 5 s)
+    /// and five times the idle timeout before a transfer calls the peer gone.
     static var patient: UDPConfiguration {
-        UDPConfiguration(idleTimeout: Sanitizers.patience(.seconds(10)), maximumRetries: Sanitizers.scaled(4, sanitized: 6))
+        var configuration = UDPConfiguration()
+        configuration.idleTimeout = Sanitizers.patience(configuration.idleTimeout)
+        configuration.maximumRetries += Sanitizers.scaled(0, sanitized: 2)
+        return configuration
     }
 }
 
@@ -45,8 +48,8 @@ extension PieceLayerFetcher {
     /// A fetcher whose connect and stall timeouts have the patience of ``Sanitizers/patience(_:)``.
     static func patient(localHost: String) -> PieceLayerFetcher {
         var fetcher = PieceLayerFetcher(localHost: localHost)
-        fetcher.connectTimeout = TimeAmount(Sanitizers.patience(.seconds(5)))
-        fetcher.stallTimeout = TimeAmount(Sanitizers.patience(.seconds(10)))
+        fetcher.connectTimeout = fetcher.connectTimeout * Int64(Sanitizers.patienceFactor)
+        fetcher.stallTimeout = fetcher.stallTimeout * Int64(Sanitizers.patienceFactor)
         return fetcher
     }
 }
