@@ -181,6 +181,26 @@ struct PartFileTests {
         #expect(again.opening == .resumed(2))
     }
 
+    @Test("a part file let go while its read-back runs unlocks at once: the same download opens it again")
+    func unlockedWhenLetGo() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        // 8 MiB written in 1 MiB appends: the read-back, 1 MiB at a time behind them, still has
+        // megabytes to hash when the last append returns and the part file is let go.
+        let piece = (0..<Int(PartFile.readBackChunk)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 11) }
+        let pieces = 8
+        let source = try folder.write("source", bytes: Array([[UInt8]](repeating: piece, count: pieces).joined()))
+        let digest = try ContentHasher.digest(ofFileAt: source)
+        let size = pieces * piece.count
+        do {
+            let first = try await Self.open(folder, "f", digest.hex, size)
+            for _ in 0..<pieces { try await first.append(ByteBuffer(bytes: piece)) }
+        }
+        let again = try await Self.open(folder, "f", digest.hex, size)
+        #expect(again.opening == .resumed(UInt64(size)))
+        #expect(try await again.digestFromDisk() == digest)
+    }
+
     @Test("truncate(to:) keeps a prefix; bytes read back past it are read again")
     func truncate() async throws {
         let folder = try TemporaryFolder()

@@ -19,7 +19,9 @@ import Darwin
 ///   is emptied (``Opening/discarded(bytes:reason:)``), never resumed and never blamed on a peer.
 /// - **Locked.** The part file is held with `flock(LOCK_EX | LOCK_NB)` while the download runs: a
 ///   second download of the same name into the same folder fails at once (``PartFileError/locked``)
-///   instead of writing the same file.
+///   instead of writing the same file. The lock goes when the owner lets the part file go (a
+///   read-back job in flight stops after its current read), so the same download run again at once
+///   in the same process finds it free.
 /// - **Hashed from the disk.** The digest is computed from bytes read back with `pread` as they are
 ///   written (a read-back that follows the written prefix, ``readBackChunk`` at a time, on the thread
 ///   pool), overlapped with the download: not from the bytes in flight, and not in a second pass at
@@ -55,7 +57,9 @@ public final class PartFile: Sendable {
     public let expectedSize: UInt64
     public let expectedDigest: ContentDigest
     public let opening: Opening
-    private let fd: Int32
+    /// The open part file, closed when neither this part file nor a job on the pool holds it.
+    private let descriptor: Descriptor
+    private var fd: Int32 { descriptor.fd }
     private let pool: NIOThreadPool
     private let state: NIOLockedValueBox<State>
 
@@ -79,6 +83,18 @@ public final class PartFile: Sendable {
         /// A download fetched chunk by chunk (``writeChunk(_:_:)``): its tree and which chunks are on
         /// disk and verified. `length` is then the verified prefix.
         var chunks: PartRecord.Chunks?
+        /// Its owner let the part file go (and its lock with it): a read-back job in flight stops
+        /// after the chunk it reads.
+        var abandoned = false
+    }
+
+    /// A file descriptor closed when the last reference goes. Jobs on the pool hold this, never the
+    /// part file itself: the part file goes (and unlocks, ``deinit``) when its owner lets it go, not
+    /// when the pool thread that ran one of its jobs drops that job, nor when a read-back ends.
+    private final class Descriptor: Sendable {
+        let fd: Int32
+        init(_ fd: Int32) { self.fd = fd }
+        deinit { close(fd) }
     }
 
     /// The part file's name for `name`: `NAME.part`, or a digest-based hidden name when `NAME.part`
@@ -147,7 +163,7 @@ public final class PartFile: Sendable {
         self.expectedSize = size
         self.expectedDigest = digest
         self.opening = opening
-        self.fd = fd
+        self.descriptor = Descriptor(fd)
         self.pool = pool
         self.chunkTree = tree
         self.unverifiedChunks = unverifiedChunks
@@ -170,6 +186,7 @@ public final class PartFile: Sendable {
         guard let tree = chunkTree else { preconditionFailure("writeChunk on a part file opened without a tree") }
         if let earlier = failure { throw earlier }
         let fd = self.fd, path = self.path, recordPath = self.recordPath
+        let state = self.state, size = self.expectedSize, digest = self.expectedDigest
         let outcome: Result<Bool, PartFileError>
         do {
             outcome = try await pool.runIfActive { () -> Result<Bool, PartFileError> in
@@ -177,10 +194,10 @@ public final class PartFile: Sendable {
                 guard valid else { return .success(false) }
                 let offset = off_t(UInt64(index) * tree.chunkSize)
                 if let failure = writeAll(fd, bytes, at: offset, path: path).1 { return .failure(failure) }
-                let record = self.state.withLockedValue { state -> String in
+                let record = state.withLockedValue { state -> String in
                     state.chunks!.verified[index] = true
-                    state.length = state.chunks!.prefixLength(fileSize: self.expectedSize)
-                    return PartRecord(size: self.expectedSize, digest: self.expectedDigest, chunks: state.chunks).text
+                    state.length = state.chunks!.prefixLength(fileSize: size)
+                    return PartRecord(size: size, digest: digest, chunks: state.chunks).text
                 }
                 // A hint only (see PartRecord): rewritten in place, the same length, no flush.
                 let recordFD = openFile(recordPath, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
@@ -206,7 +223,10 @@ public final class PartFile: Sendable {
     }
 
     deinit {
-        close(fd)       // releases the lock
+        // The lock goes now, even while a read-back job still reads with the descriptor (it stops
+        // after its current read; the descriptor closes when it does).
+        state.withLockedValue { $0.abandoned = true }
+        flock(descriptor.fd, LOCK_UN)
     }
 
     /// Bytes on disk, all in order from 0.
@@ -277,10 +297,11 @@ public final class PartFile: Sendable {
     /// Merkle tree, from the same read-back.
     public func hashesFromDisk() async throws(PartFileError) -> (digest: ContentDigest, tree: MerkleTree?) {
         await claimReadBack()
+        let state = self.state, descriptor = self.descriptor, path = self.path
         do {
-            try await pool.runIfActive { self.readBack(untilCaughtUp: true) }
+            try await pool.runIfActive { Self.readBack(state: state, descriptor: descriptor, path: path, untilCaughtUp: true) }
         } catch {
-            release()
+            Self.release(state)
             throw PartFileError(.ioError, "cannot read back \(path): \(error)")
         }
         let (failure, hasher, tree) = state.withLockedValue { ($0.failure, $0.hasher, $0.tree) }
@@ -342,8 +363,13 @@ public final class PartFile: Sendable {
             return true
         }
         guard start else { return }
+        let state = self.state, descriptor = self.descriptor, path = self.path
         pool.submit { work in
-            if case .active = work { self.readBack(untilCaughtUp: false) } else { self.release() }
+            if case .active = work {
+                Self.readBack(state: state, descriptor: descriptor, path: path, untilCaughtUp: false)
+            } else {
+                Self.release(state)
+            }
         }
     }
 
@@ -363,7 +389,7 @@ public final class PartFile: Sendable {
     }
 
     /// Gives the hasher up: to the next waiter, or to nobody.
-    private func release() {
+    private static func release(_ state: NIOLockedValueBox<State>) {
         let next = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
             if state.waiting.isEmpty {
                 state.readingBack = false
@@ -375,16 +401,18 @@ public final class PartFile: Sendable {
     }
 
     /// Runs on a pool thread while holding the hasher: reads written bytes back, a chunk at a time,
-    /// until fewer than a chunk wait (or, `untilCaughtUp`, none), then releases it.
-    private func readBack(untilCaughtUp: Bool) {
-        defer { release() }
+    /// until fewer than a chunk wait (or, `untilCaughtUp`, none) or the part file is let go, then
+    /// releases it. Static, so that the job holds the state and the descriptor, not the part file.
+    private static func readBack(state: NIOLockedValueBox<State>, descriptor: Descriptor, path: String, untilCaughtUp: Bool) {
+        defer { release(state) }
+        let fd = descriptor.fd
         var buffer = [UInt8](repeating: 0, count: Int(Self.readBackChunk))
         while true {
-            let (generation, from, length, hasher0, tree0) = state.withLockedValue {
-                ($0.generation, $0.hashed, $0.length, $0.hasher, $0.tree)
+            let (generation, from, length, hasher0, tree0, abandoned) = state.withLockedValue {
+                ($0.generation, $0.hashed, $0.length, $0.hasher, $0.tree, $0.abandoned)
             }
             let waiting = length - from
-            guard waiting > 0, untilCaughtUp || waiting >= Self.readBackChunk else { return }
+            guard !abandoned, waiting > 0, untilCaughtUp || waiting >= Self.readBackChunk else { return }
             let count = Int(min(waiting, Self.readBackChunk))
             var hasher = hasher0
             var tree = tree0

@@ -12,27 +12,38 @@ import Logging
 ///
 /// Several peers on one machine share the default cache file, so every connection waits up to
 /// ``busyTimeout`` for another process's lock instead of failing with `database is locked`, and the
-/// schema is created in one immediate transaction that a second process simply finds done.
+/// schema is created in one immediate transaction that a second process simply finds done. An access
+/// that still finds the lock held throws an error for which ``isContention(_:)`` is true: the cache
+/// is not broken, only busy, and the next access may succeed.
 public struct HashCache: Sendable {
-    /// How long an access waits for another process that holds the database's lock.
+    /// How long an access waits, by default, for another process that holds the database's lock.
     public static let busyTimeout: TimeInterval = 5
+
+    /// Whether `error`, thrown by this cache, means that another process held the database's lock
+    /// for longer than the busy timeout (SQLite's `SQLITE_BUSY` or `SQLITE_LOCKED`), rather than a
+    /// cache that cannot be used.
+    public static func isContention(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseError else { return false }
+        return error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED
+    }
 
     /// The schema version this code writes (`PRAGMA user_version`).
     static let schemaVersion = 2
 
     private let writer: any DatabaseWriter
 
-    /// Opens the cache at `path`, creating it; `":memory:"` keeps it in memory.
+    /// Opens the cache at `path`, creating it; `":memory:"` keeps it in memory. Every access waits up
+    /// to `busyTimeout` seconds for another process that holds the file's lock.
     ///
-    /// This blocks (up to ``busyTimeout`` when another process holds the file): call it from a thread
+    /// This blocks (up to `busyTimeout` when another process holds the file): call it from a thread
     /// pool, not from an event loop or the concurrency pool.
-    public init(path: String) throws {
+    public init(path: String, busyTimeout: TimeInterval = Self.busyTimeout) throws {
         var configuration = Configuration()
-        configuration.busyMode = .timeout(Self.busyTimeout)
+        configuration.busyMode = .timeout(busyTimeout)
         if path == ":memory:" {
             writer = try DatabaseQueue(configuration: configuration)
         } else {
-            writer = try Self.openPool(path: path, configuration: configuration)
+            writer = try Self.openPool(path: path, configuration: configuration, busyTimeout: busyTimeout)
         }
         // Not GRDB's migrator: it reads which migrations ran outside the transaction that runs them,
         // so two processes opening a fresh file at once would both create the table.
@@ -66,7 +77,7 @@ public struct HashCache: Sendable {
 
     /// Opens a pool, trying again while another process holds the file: switching a fresh file to
     /// WAL needs a lock that SQLite does not wait for, even with a busy timeout.
-    private static func openPool(path: String, configuration: Configuration) throws -> DatabasePool {
+    private static func openPool(path: String, configuration: Configuration, busyTimeout: TimeInterval) throws -> DatabasePool {
         let deadline = Date(timeIntervalSinceNow: busyTimeout)
         while true {
             do {

@@ -20,7 +20,8 @@ import Darwin
 ///
 /// Scanning reads the disk and hashes: callers on an event loop or the concurrency pool use
 /// ``rescan(on:)``, which runs the scan on an `NIOThreadPool`. A hash cache that fails is logged once
-/// and then left alone: the share is hashed without it.
+/// and then left alone: the share is hashed without it. A cache that another peer holds locked past
+/// the busy timeout is not broken: that one access goes without it, and the next one uses it again.
 public final class Share: Sendable {
     /// How a file's content digest and Merkle tree are computed; tests slow it down or hold it to watch
     /// what runs meanwhile.
@@ -44,6 +45,8 @@ public final class Share: Sendable {
         var warned: [String: String] = [:]
         /// `nil` once it failed (or if there was none).
         var cache: HashCache?
+        /// Whether a locked cache was logged at notice level already (later ones go to debug).
+        var contentionLogged = false
     }
 
     public init(folder: String, cache: HashCache?, logger: Logger, hasher: @escaping FileHasher = Share.sha256) throws(PeerError) {
@@ -66,11 +69,21 @@ public final class Share: Sendable {
     /// The hash cache, while it works.
     private var cache: HashCache? { state.withLockedValue { $0.cache } }
 
-    /// Runs `body` on the cache; the first failure is logged and the cache is not used again.
+    /// Runs `body` on the cache; the first failure is logged and the cache is not used again, except
+    /// for a cache that another process held locked: only this access goes without it.
     private func withCache<T>(_ body: (HashCache) throws -> T?) -> T? {
         guard let cache else { return nil }
         do {
             return try body(cache)
+        } catch where HashCache.isContention(error) {
+            let first = state.withLockedValue { state -> Bool in
+                defer { state.contentionLogged = true }
+                return !state.contentionLogged
+            }
+            logger.log(level: first ? .notice : .debug,
+                       "the hash cache is locked by another process; going without it this time",
+                       metadata: ["error": "\(error)"])
+            return nil
         } catch {
             let first = state.withLockedValue { state -> Bool in
                 defer { state.cache = nil }
