@@ -58,11 +58,16 @@ final class TestTracker: Sendable {
 
     var endpoint: Endpoint { Endpoint(host: "127.0.0.1", port: port) }
 
+    /// The tracker's own timeouts, longer under a sanitizer (``Sanitizers/patience(_:)``): a late
+    /// heartbeat there is not what the end-to-end tests watch.
+    static let patientHeartbeatTimeout = TimeAmount(Sanitizers.patience(.seconds(TrackerLimits.heartbeatTimeout)))
+    static let patientIdleTimeout = TimeAmount(Sanitizers.patience(.seconds(TrackerLimits.idleTimeout)))
+
     /// Starts a tracker and waits until it listens. `port` 0 picks a free port. Its timeouts are the
     /// tracker's own (9 s without a heartbeat, 10 s without a message), longer under a sanitizer.
     static func start(port: Int = 0, database: String = ":memory:",
-                      heartbeatTimeout: TimeAmount = TimeAmount(Sanitizers.patience(.seconds(TrackerLimits.heartbeatTimeout))),
-                      idleTimeout: TimeAmount = TimeAmount(Sanitizers.patience(.seconds(TrackerLimits.idleTimeout)))
+                      heartbeatTimeout: TimeAmount = patientHeartbeatTimeout,
+                      idleTimeout: TimeAmount = patientIdleTimeout
     ) async throws -> TestTracker {
         let store = try SQLiteTrackerStore(path: database)
         let listening = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Int.self)

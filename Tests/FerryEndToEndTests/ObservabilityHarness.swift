@@ -1,8 +1,6 @@
 import FerryHTTP
 import FerryPeer
-import FerryTestSupport
 import FerryTracker
-import FerryWire
 import Foundation
 import NIOCore
 import NIOPosix
@@ -28,12 +26,9 @@ final class ObservedTracker: Sendable {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let trackerListening = loop.makePromise(of: Int.self)
         let httpListening = loop.makePromise(of: Int.self)
-        // Patient timeouts, as TestTracker's: a peer's heartbeat late under a sanitizer is not what
-        // these tests watch.
         let configuration = TrackerServer.Configuration(
             host: "127.0.0.1", port: 0,
-            heartbeatTimeout: TimeAmount(Sanitizers.patience(.seconds(TrackerLimits.heartbeatTimeout))),
-            idleTimeout: TimeAmount(Sanitizers.patience(.seconds(TrackerLimits.idleTimeout))))
+            heartbeatTimeout: TestTracker.patientHeartbeatTimeout, idleTimeout: TestTracker.patientIdleTimeout)
         let server = TrackerServer(configuration: configuration, store: try SQLiteTrackerStore(path: ":memory:"),
                                    logger: quietLogger) { trackerListening.succeed($0.port ?? 0) }
         let http = ObservabilityServer(address: HTTPListenAddress(host: "127.0.0.1", port: 0), source: TrackerObservability(server: server),

@@ -330,7 +330,7 @@ extension EndToEndTests {
             let flooderCount = Sanitizers.scaled(20, sanitized: 5)
             let patience = TimeAmount(Sanitizers.patience(.seconds(10)))
             let tracker = try await SignalledTracker.start(
-                .init(host: "127.0.0.1", port: 0, heartbeatTimeout: TimeAmount(Sanitizers.patience(.seconds(TrackerLimits.heartbeatTimeout))),
+                .init(host: "127.0.0.1", port: 0, heartbeatTimeout: TestTracker.patientHeartbeatTimeout,
                       idleTimeout: patience),
                 store: store)
             let endpoint = Endpoint(host: "127.0.0.1", port: tracker.port)

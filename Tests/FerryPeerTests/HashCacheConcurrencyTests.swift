@@ -73,7 +73,7 @@ struct HashCacheConcurrencyTests {
     }
 
     @Test("a cache another process holds locked is skipped for that access, and used again once it is free")
-    func lockedCacheIsSkippedNotDropped() async throws {
+    func lockedCacheIsSkippedNotDropped() throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         try folder.write("a.txt", "abc")
@@ -85,28 +85,14 @@ struct HashCacheConcurrencyTests {
         let recorder = LogRecorder()
         let share = try Share(folder: folder.path, cache: cache, logger: recorder.logger)
 
-        // Another process's connection takes the write lock and holds it until told to let go.
-        let holder = try DatabaseQueue(path: path)
-        let held = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        let holding: Task<Void, any Error> = Task.detached {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                Thread {
-                    continuation.resume(with: Result {
-                        try holder.writeWithoutTransaction { db in
-                            try db.execute(sql: "BEGIN IMMEDIATE")
-                            held.signal()
-                            release.wait()
-                            try db.execute(sql: "COMMIT")
-                        }
-                    })
-                }.start()
-            }
-        }
-        held.wait()
+        // Another connection (as another peer's would) takes the write lock and keeps it across
+        // accesses until it commits.
+        var holding = Configuration()
+        holding.allowsUnsafeTransactions = true
+        let holder = try DatabaseQueue(path: path, configuration: holding)
+        try holder.writeWithoutTransaction { try $0.execute(sql: "BEGIN IMMEDIATE") }
         share.rescan()
-        release.signal()
-        try await holding.value
+        try holder.writeWithoutTransaction { try $0.execute(sql: "COMMIT") }
         try holder.close()
 
         // The file was shared all the same, its hashes not remembered, the cache kept.
