@@ -20,4 +20,18 @@ struct TrackerListenTests {
         #expect(error?.description == "cannot listen on 127.0.0.1:\(port): address already in use (another `ferry server`?); pass --host or --port")
         try await taken.close()
     }
+
+    @Test("when one listening socket of a tracker closes, the others are closed with it and the wait ends", .timeLimit(.minutes(1)))
+    func oneListenerClosingClosesTheOthers() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let listeners: [any Channel] = [
+            try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get(),
+            try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get(),
+            try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get(),
+        ]
+        let waiting = Task { await TrackerServer.untilOneCloses(listeners) }
+        try await listeners[1].close()
+        await waiting.value
+        for listener in listeners { #expect(!listener.isActive) }
+    }
 }

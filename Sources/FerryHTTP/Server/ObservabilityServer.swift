@@ -66,7 +66,12 @@ public struct ObservabilityServer: Service, CustomStringConvertible {
         let page = ObservabilityHTTPHandler.Page(html: Array(StatusPage.html(title: title).utf8))
         let server: any Channel
         do {
-            server = try await ServerBootstrap(group: group)
+            // Every connection on the loop that accepts it: their initializers, which take the slots,
+            // then run in the order of the accepts. (Spread over the group's loops, a later connection's
+            // initializer could run first and take the last slot from the one before it.) A scrape and
+            // a status page are light, and they are few.
+            let loop = group.next()
+            server = try await ServerBootstrap(group: loop, childGroup: loop)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(.backlog, value: 128)
                 .childChannelOption(.allowRemoteHalfClosure, value: false)

@@ -187,7 +187,12 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
         var bytes = unwrapInboundIn(data)
         lastHeard = .now()
         handle?.heard(at: lastHeard)
-        received.writeBuffer(&bytes)
+        if received.readableBytes == 0 {
+            // The read's own buffer, not a copy; it goes back to NIO's pool once its lines are taken.
+            received = bytes
+        } else {
+            received.writeBuffer(&bytes)
+        }
         // Not asked for: while a turn runs or replies wait for the client, reads are held back,
         // but a closing socket is drained by NIO whatever the handler asked (up to the whole kernel
         // buffer of a client that sent and never read: answering that, line by line, held the event
@@ -203,6 +208,10 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
         }
         process(context)
     }
+
+    /// What `received` holds once its lines are taken: no storage of its own, so that the read's buffer
+    /// is NIO's alone again.
+    private static let nothingReceived = ByteBuffer()
 
     /// The most input held unanswered: the reads of one wake-up during an `UPDATE` (those that
     /// came after the turn began), and the start of a line.
@@ -233,7 +242,11 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
             context.close(promise: nil)
             return
         }
-        received.discardReadBytes()
+        if received.readableBytes == 0 {
+            received = Self.nothingReceived
+        } else {
+            received.discardReadBytes()
+        }
         readInBulk(!direct, context)
         if handle?.isSuperseded == true {
             closing = true
