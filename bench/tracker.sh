@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark Ferry's tracker (`ferry server`) against opentracker, in the same run, on loopback.
 #
-#   bench/tracker.sh                                  10 s per run, 20 s under writes
-#   bench/tracker.sh --seconds 5 --no-writes          a quick run
+#   bench/tracker.sh                                  3 rounds of 10 s per run, 20 s under writes
+#   bench/tracker.sh --rounds 1 --seconds 5 --no-writes    a quick run
 #   bench/tracker.sh --no-build --out bench/results/tracker-$(date +%F).txt
 #   FERRY_PORT=4544 OT_PORT=6970 bench/tracker.sh     when 4444 or 6969 is taken
 #
@@ -20,8 +20,13 @@
 #           their whole share every 60 s while the kept-connection lookups run, and one UPDATE of
 #           100000 files timed: lookups/s as a share of the kept rate (bar >= 75 %), that UPDATE's
 #           answer time (bar <= 1 s), after 20 s for the database to record the first 10^6.
-# Options: --seconds N (default 10), --write-seconds N (default 20), --no-build, --no-writes,
-# --out FILE (the table and the raw wrk/JSON results), -h/--help.
+# Rounds: this machine's speed swings by up to 40 % between minutes, so the anchor and Ferry are
+#   measured in turns: each round runs the opentracker scrape, then Ferry with kept connections, then
+#   with a new connection per lookup, and gives the ratios of that round; the table shows the median
+#   of each figure over the rounds (of a ratio: the median of the rounds' ratios). Under writes runs once, after the rounds, followed by one more kept-connection run: its
+#   share is of the mean of the kept runs just before and just after it.
+# Options: --rounds N (default 3), --seconds N (default 10), --write-seconds N (default 20),
+# --no-build, --no-writes, --out FILE (the table and the raw wrk/JSON results), -h/--help.
 # Environment: FERRY= and LOAD= (the binaries), FERRY_PORT= (4444), OT_PORT= (6969).
 # Needs root for apt-get when opentracker or wrk is missing. Not part of `swift test`.
 set -euo pipefail
@@ -30,12 +35,14 @@ cd "$(dirname "$0")/.."
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 RUN_SECONDS=10
 WRITE_SECONDS=20
+ROUNDS=3
 BUILD=1
 WRITES=1
 OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) RUN_SECONDS=${2:?--seconds needs a number}; shift 2 ;;
+        --rounds) ROUNDS=${2:?--rounds needs a number}; shift 2 ;;
         --write-seconds) WRITE_SECONDS=${2:?--write-seconds needs a number}; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --no-writes) WRITES=0; shift ;;
@@ -46,6 +53,7 @@ while [ $# -gt 0 ]; do
 done
 [[ $RUN_SECONDS =~ ^[0-9]+$ && $RUN_SECONDS -gt 0 ]] || { echo "--seconds must be a positive whole number" >&2; exit 2; }
 [[ $WRITE_SECONDS =~ ^[0-9]+$ && $WRITE_SECONDS -gt 0 ]] || { echo "--write-seconds must be a positive whole number" >&2; exit 2; }
+[[ $ROUNDS =~ ^[0-9]+$ && $ROUNDS -gt 0 ]] || { echo "--rounds must be a positive whole number" >&2; exit 2; }
 
 SCRIPT_START=$(date +%s)
 FERRY_PORT=${FERRY_PORT:-4444}
@@ -164,13 +172,6 @@ if bad:
     errors += int(bad.group(1))
 print("%.0f %.3f %d %d" % (float(rate.group(1)), ms, errors, closes))'
 }
-echo "wrk: opentracker scrape, $CONNECTIONS connections, ${RUN_SECONDS} s..."
-wrk -t2 -c"$CONNECTIONS" -d"${RUN_SECONDS}s" --latency "$SCRAPE" > "$WORK/wrk-scrape.txt"
-read -r OT_SCRAPE_RPS OT_SCRAPE_P99 OT_SCRAPE_ERR OT_SCRAPE_CLOSES < <(wrk_figures < "$WORK/wrk-scrape.txt")
-echo "wrk: opentracker announce, $CONNECTIONS connections, ${RUN_SECONDS} s..."
-wrk -t2 -c"$CONNECTIONS" -d"${RUN_SECONDS}s" --latency "$ANNOUNCE" > "$WORK/wrk-announce.txt"
-read -r OT_ANN_RPS OT_ANN_P99 OT_ANN_ERR OT_ANN_CLOSES < <(wrk_figures < "$WORK/wrk-announce.txt")
-stop "$OT_PID"; OT_PID=""
 
 # --- Ferry ----------------------------------------------------------------------------------------
 RUN=0
@@ -212,12 +213,21 @@ load() {   # output file, seconds measured, extra options...
 }
 jget() { python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())[sys.argv[2]])' "$1" "$2"; }
 
-echo "ferry: kept connections, $CONNECTIONS clients, ${RUN_SECONDS} s (after registering 100 x 100 files)..."
-start_ferry
-load "$WORK/kept.json" "$RUN_SECONDS"
-echo "ferry: a new connection per lookup, $CONNECTIONS clients, ${RUN_SECONDS} s..."
-start_ferry
-load "$WORK/new.json" "$RUN_SECONDS" --new-connection
+# --- Rounds ---------------------------------------------------------------------------------------
+for ROUND in $(seq 1 "$ROUNDS"); do
+    echo "round $ROUND of $ROUNDS: wrk on the opentracker scrape, $CONNECTIONS connections, ${RUN_SECONDS} s..."
+    wrk -t2 -c"$CONNECTIONS" -d"${RUN_SECONDS}s" --latency "$SCRAPE" > "$WORK/wrk-scrape-$ROUND.txt"
+    wrk_figures < "$WORK/wrk-scrape-$ROUND.txt" > "$WORK/scrape-$ROUND.figures"
+    echo "round $ROUND of $ROUNDS: ferry, kept connections, then a new connection per lookup (100 x 100 files registered)..."
+    start_ferry
+    load "$WORK/kept-$ROUND.json" "$RUN_SECONDS"
+    start_ferry
+    load "$WORK/new-$ROUND.json" "$RUN_SECONDS" --new-connection
+done
+echo "wrk: opentracker announce, $CONNECTIONS connections, ${RUN_SECONDS} s..."
+wrk -t2 -c"$CONNECTIONS" -d"${RUN_SECONDS}s" --latency "$ANNOUNCE" > "$WORK/wrk-announce.txt"
+read -r OT_ANN_RPS OT_ANN_P99 OT_ANN_ERR OT_ANN_CLOSES < <(wrk_figures < "$WORK/wrk-announce.txt")
+stop "$OT_PID"; OT_PID=""
 if [ "$WRITES" = 1 ]; then
     echo "ferry: kept connections under writes (1000 writers x 1000 files, UPDATE of 100000), ${WRITE_SECONDS} s;"
     echo "       registering 10^6 entries first takes a while..."
@@ -225,51 +235,71 @@ if [ "$WRITES" = 1 ]; then
     # --settle: the database takes a few seconds to record the 10^6 entries registered; measured is
     # the steady state (heartbeats and replacements), not that first load.
     load "$WORK/writes.json" "$WRITE_SECONDS" --writers 1000 --writer-files 1000 --replace-every 60 --big-update 100000 --settle 20
+    echo "ferry: kept connections again, ${RUN_SECONDS} s (the other side of the run under writes)..."
+    start_ferry
+    load "$WORK/kept-after.json" "$RUN_SECONDS"
 fi
 stop "$FERRY_PID"; FERRY_PID=""
 
 # --- Results --------------------------------------------------------------------------------------
-ok() { python3 -c 'import sys; print("pass" if eval(sys.argv[1]) else "FAIL")' "$1"; }
-ratio() { python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print("%.2f" % (a / b if b else 0))' "$1" "$2"; }
-KEPT_RPS=$(jget "$WORK/kept.json" lookups_per_second); KEPT_P99=$(jget "$WORK/kept.json" p99_ms)
-NEW_RPS=$(jget "$WORK/new.json" lookups_per_second); NEW_P99=$(jget "$WORK/new.json" p99_ms)
-KEPT_ERR=$(jget "$WORK/kept.json" errors); NEW_ERR=$(jget "$WORK/new.json" errors)
-R_KEPT=$(ratio "$KEPT_RPS" "$OT_SCRAPE_RPS"); R_NEW=$(ratio "$NEW_RPS" "$OT_SCRAPE_RPS")
 REV=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git status --porcelain 2>/dev/null)" ] || REV="$REV+changes"
-
-row() { printf '%-40s %10s %10s   %s\n' "$@"; }
-{
-    echo "tracker lookups, $CONNECTIONS clients in a closed loop, $(nproc) cores, loopback   ($(date -u '+%Y-%m-%d %H:%M UTC'), $REV)"
-    row "" "per second" "p99" "vs opentracker scrape"
-    row "opentracker scrape (wrk, new conn)" "$OT_SCRAPE_RPS" "$(printf '%.2f ms' "$OT_SCRAPE_P99")" ""
-    row "opentracker announce (wrk, new conn)" "$OT_ANN_RPS" "$(printf '%.2f ms' "$OT_ANN_P99")" \
-        "$(ratio "$OT_ANN_RPS" "$OT_SCRAPE_RPS")x"
-    row "ferry SEND, kept connections" "$(printf '%.0f' "$KEPT_RPS")" "$(printf '%.2f ms' "$KEPT_P99")" \
-        "${R_KEPT}x  (bar >= 2x, goal 4x)      $(ok "$R_KEPT >= 2")"
-    row "ferry SEND, new connection per lookup" "$(printf '%.0f' "$NEW_RPS")" "$(printf '%.2f ms' "$NEW_P99")" \
-        "${R_NEW}x  (bar >= 1x, goal 1.5x)    $(ok "$R_NEW >= 1")"
-    if [ "$WRITES" = 1 ]; then
-        W_RPS=$(jget "$WORK/writes.json" lookups_per_second); W_P99=$(jget "$WORK/writes.json" p99_ms)
-        W_ERR=$(jget "$WORK/writes.json" errors); W_ENTRIES=$(jget "$WORK/writes.json" registered_entries)
-        W_SETUP=$(jget "$WORK/writes.json" setup_seconds)
-        W_REPL=$(jget "$WORK/writes.json" share_replacements); W_REPL_P99=$(jget "$WORK/writes.json" share_replacement_p99_ms)
-        BIG=$(jget "$WORK/writes.json" big_update_seconds); BIG_FILES=$(jget "$WORK/writes.json" big_update_files)
-        SHARE=$(python3 -c 'import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print("%.0f" % (100 * a / b if b else 0))' "$W_RPS" "$KEPT_RPS")
-        row "ferry SEND under writes ($W_ENTRIES entries)" "$(printf '%.0f' "$W_RPS")" "$(printf '%.2f ms' "$W_P99")" \
-            "$SHARE % of kept  (bar >= 75 %)     $(ok "$SHARE >= 75")"
-        printf 'UPDATE of %s files answered in %.2f s (bar <= 1 s)   %s\n' "$BIG_FILES" "$BIG" "$(ok "$BIG <= 1")"
-        printf 'under writes: %s share replacements of 1000 files (p99 %.0f ms); registering the %s entries took %.1f s\n' \
-            "$W_REPL" "$W_REPL_P99" "$W_ENTRIES" "$W_SETUP"
-    fi
-    errs="errors: wrk scrape $OT_SCRAPE_ERR, wrk announce $OT_ANN_ERR, ferry kept $KEPT_ERR, ferry new connection $NEW_ERR"
-    [ "$WRITES" = 0 ] || errs="$errs, ferry under writes $W_ERR"
-    echo "$errs"
-    echo "(wrk also read EOF $OT_SCRAPE_CLOSES + $OT_ANN_CLOSES times: opentracker closing after each reply, expected)"
-    measured="${RUN_SECONDS} s measured per run"
-    [ "$WRITES" = 0 ] || measured="$measured (${WRITE_SECONDS} s under writes)"
-    echo "$measured, after 2 s of warm-up for ferry; the script took $(($(date +%s) - SCRIPT_START)) s"
-} > "$WORK/table.txt"
+HEADER="tracker lookups, $CONNECTIONS clients in a closed loop, $(nproc) cores, loopback   ($(date -u '+%Y-%m-%d %H:%M UTC'), $REV)"
+python3 - "$WORK" "$ROUNDS" "$WRITES" "$OT_ANN_RPS" "$OT_ANN_P99" "$OT_ANN_ERR" "$OT_ANN_CLOSES" "$HEADER" \
+    "$RUN_SECONDS" "$WRITE_SECONDS" "$(($(date +%s) - SCRIPT_START))" > "$WORK/table.txt" <<'PY'
+import json, statistics, sys
+work, rounds, writes = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+ann_rps, ann_p99, ann_err, ann_closes = float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7])
+header, run_seconds, write_seconds, took = sys.argv[8], sys.argv[9], sys.argv[10], sys.argv[11]
+def load(name):
+    with open(f"{work}/{name}") as f:
+        return json.loads(f.readline())
+def row(a, b="", c="", d=""):
+    print("%-40s %10s %10s   %s" % (a, b, c, d))
+def verdict(ok):
+    return "pass" if ok else "FAIL"
+scrape, kept, new = [], [], []
+for r in range(1, rounds + 1):
+    rps, p99, err, closes = open(f"{work}/scrape-{r}.figures").read().split()
+    scrape.append({"rps": float(rps), "p99": float(p99), "errors": int(err), "closes": int(closes)})
+    kept.append(load(f"kept-{r}.json"))
+    new.append(load(f"new-{r}.json"))
+median = statistics.median
+r_kept = [k["lookups_per_second"] / s["rps"] for k, s in zip(kept, scrape)]
+r_new = [n["lookups_per_second"] / s["rps"] for n, s in zip(new, scrape)]
+m_kept, m_new = median(r_kept), median(r_new)
+print(header)
+print(f"median of {rounds} rounds; each round: opentracker, then ferry kept, then ferry new connection")
+row("", "per second", "p99", "vs opentracker scrape")
+row("opentracker scrape (wrk, new conn)", "%.0f" % median(s["rps"] for s in scrape), "%.2f ms" % median(s["p99"] for s in scrape))
+row("opentracker announce (wrk, new conn)", "%.0f" % ann_rps, "%.2f ms" % ann_p99, "%.2fx (one run)" % (ann_rps / median(s["rps"] for s in scrape)))
+row("ferry SEND, kept connections", "%.0f" % median(k["lookups_per_second"] for k in kept), "%.2f ms" % median(k["p99_ms"] for k in kept),
+    "%.2fx  (bar >= 2x, goal 4x)      %s" % (m_kept, verdict(m_kept >= 2)))
+row("ferry SEND, new connection per lookup", "%.0f" % median(n["lookups_per_second"] for n in new), "%.2f ms" % median(n["p99_ms"] for n in new),
+    "%.2fx  (bar >= 1x, goal 1.5x)    %s" % (m_new, verdict(m_new >= 1)))
+errors = f"errors: wrk scrape {sum(s['errors'] for s in scrape)}, wrk announce {ann_err}, ferry kept {sum(k['errors'] for k in kept)}, ferry new connection {sum(n['errors'] for n in new)}"
+if writes:
+    w, after = load("writes.json"), load("kept-after.json")
+    base = (kept[-1]["lookups_per_second"] + after["lookups_per_second"]) / 2
+    share = 100 * w["lookups_per_second"] / base
+    row(f"ferry SEND under writes ({w['registered_entries']} entries)", "%.0f" % w["lookups_per_second"], "%.2f ms" % w["p99_ms"],
+        "%.0f %% of kept  (bar >= 75 %%)     %s" % (share, verdict(share >= 75)))
+    print("  (of the mean of the kept runs just before and after it: %.0f and %.0f)" % (kept[-1]["lookups_per_second"], after["lookups_per_second"]))
+    print("UPDATE of %d files answered in %.2f s (bar <= 1 s)   %s" % (w["big_update_files"], w["big_update_seconds"], verdict(w["big_update_seconds"] <= 1)))
+    print("under writes: %d share replacements of 1000 files (p99 %.0f ms); registering the %d entries took %.1f s"
+          % (w["share_replacements"], w["share_replacement_p99_ms"], w["registered_entries"], w["setup_seconds"]))
+    errors += f", ferry under writes {w['errors']}, ferry kept after {after['errors']}"
+print(errors)
+print("rounds (opentracker scrape/s; ferry kept/s and ratio; ferry new connection/s and ratio):")
+for i in range(rounds):
+    print("  %d: %6.0f; %6.0f %.2fx; %6.0f %.2fx" % (i + 1, scrape[i]["rps"], kept[i]["lookups_per_second"], r_kept[i],
+                                               new[i]["lookups_per_second"], r_new[i]))
+print(f"(wrk also read EOF {sum(s['closes'] for s in scrape)} + {ann_closes} times: opentracker closing after each reply, expected)")
+measured = f"{run_seconds} s measured per run"
+if writes:
+    measured += f" ({write_seconds} s under writes)"
+print(f"{measured}, after 2 s of warm-up for ferry; the script took {took} s")
+PY
 echo
 cat "$WORK/table.txt"
 
@@ -278,11 +308,16 @@ if [ -n "$OUT" ]; then
     {
         cat "$WORK/table.txt"
         echo
-        echo "== wrk $SCRAPE"; cat "$WORK/wrk-scrape.txt"
+        for round in $(seq 1 "$ROUNDS"); do
+            echo "== round $round: wrk $SCRAPE"; cat "$WORK/wrk-scrape-$round.txt"
+            echo "== round $round: ferry-tracker-load (JSON lines: kept, new connection)"
+            cat "$WORK/kept-$round.json" "$WORK/new-$round.json"
+        done
         echo "== wrk $ANNOUNCE"; cat "$WORK/wrk-announce.txt"
-        echo "== ferry-tracker-load (JSON lines: kept, new connection$([ "$WRITES" = 1 ] && echo ", under writes"))"
-        cat "$WORK/kept.json" "$WORK/new.json"
-        [ "$WRITES" = 0 ] || cat "$WORK/writes.json"
+        if [ "$WRITES" = 1 ]; then
+            echo "== ferry-tracker-load (JSON lines: under writes, kept after)"
+            cat "$WORK/writes.json" "$WORK/kept-after.json"
+        fi
     } > "$OUT"
     echo "(written to $OUT)"
 fi
