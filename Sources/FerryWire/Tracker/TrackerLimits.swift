@@ -52,7 +52,8 @@ public enum TrackerLimits {
     public static let outboundBufferHighWaterMark = 32 << 10
     /// The queue length, in bytes, below which a stopped connection is read again.
     public static let outboundBufferLowWaterMark = 8 << 10
-    /// Bytes the tracker reads from one connection at a time.
+    /// The most bytes the tracker reads from one connection at a time (reads start at 1 KiB and grow
+    /// while they come full).
     public static let receiveBufferSize = 8 << 10
     /// The kernel's send buffer for one tracker connection (`SO_SNDBUF`). Fixed and small, so that a
     /// client that does not read holds at most this much of replies in the kernel, plus
