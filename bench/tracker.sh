@@ -211,7 +211,6 @@ load() {   # output file, seconds measured, extra options...
         exit 1
     fi
 }
-jget() { python3 -c 'import json, sys; print(json.loads(open(sys.argv[1]).readline())[sys.argv[2]])' "$1" "$2"; }
 
 # --- Rounds ---------------------------------------------------------------------------------------
 for ROUND in $(seq 1 "$ROUNDS"); do

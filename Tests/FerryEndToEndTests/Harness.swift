@@ -65,16 +65,18 @@ final class TestTracker: Sendable {
 
     /// Starts a tracker and waits until it listens. `port` 0 picks a free port. Its timeouts are the
     /// tracker's own (9 s without a heartbeat, 10 s without a message), longer under a sanitizer.
+    /// It runs on `group`'s event loops, one listening socket on each.
     static func start(port: Int = 0, database: String = ":memory:",
                       heartbeatTimeout: TimeAmount = patientHeartbeatTimeout,
-                      idleTimeout: TimeAmount = patientIdleTimeout
+                      idleTimeout: TimeAmount = patientIdleTimeout,
+                      group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> TestTracker {
         let store = try SQLiteTrackerStore(path: database)
-        let listening = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Int.self)
+        let listening = group.next().makePromise(of: Int.self)
         let server = TrackerServer(
             configuration: .init(host: "127.0.0.1", port: port, heartbeatTimeout: heartbeatTimeout,
                                  idleTimeout: idleTimeout),
-            store: store, logger: quietLogger
+            store: store, logger: quietLogger, group: group
         ) { address in
             listening.succeed(address.port ?? 0)
         }
