@@ -148,6 +148,17 @@ let package = Package(
             path: "Benchmarks/TrackerLoad",
             swiftSettings: strict
         ),
+        // SwiftNIO answering a fixed reply, nothing else: the ceiling bench/tracker.sh measures Ferry against.
+        .executableTarget(
+            name: "ferry-nio-floor",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/NIOFloor",
+            swiftSettings: strict
+        ),
         // Times one UPDATE's phases without sockets (decoder, parser, index, database record).
         .executableTarget(
             name: "ferry-tracker-update",

@@ -16,18 +16,23 @@
 #           after registering 100 peers x 100 files (5 holders per file), with kept connections
 #           (bar >= 2x the opentracker scrape rate, goal 4x) and with a new connection per lookup
 #           (bar >= 1x, goal 1.5x). The tracker is restarted with a fresh database for each run.
+#   floor:  `ferry-nio-floor` (Benchmarks/NIOFloor), a SwiftNIO server that listens as the tracker does
+#           and answers every line with a fixed reply: no index, no admission, no timers. The same
+#           generator, kept and new connection: what SwiftNIO itself allows on this machine, the ceiling
+#           for Ferry's tracker (which must use it), and Ferry's rate as a share of it.
 #   under writes (unless --no-writes): 1000 more peers of 1000 files each (10^6 entries) replacing
 #           their whole share every 60 s while the kept-connection lookups run, and one UPDATE of
 #           100000 files timed: lookups/s as a share of the kept rate (bar >= 75 %), that UPDATE's
 #           answer time (bar <= 1 s), after 20 s for the database to record the first 10^6.
 # Rounds: this machine's speed swings by up to 40 % between minutes, so the anchor and Ferry are
 #   measured in turns: each round runs the opentracker scrape, then Ferry with kept connections, then
-#   with a new connection per lookup, and gives the ratios of that round; the table shows the median
+#   with a new connection per lookup, then the floor both ways, and gives the ratios of that round; the table shows the median
 #   of each figure over the rounds (of a ratio: the median of the rounds' ratios). Under writes runs once, after the rounds, followed by one more kept-connection run: its
 #   share is of the mean of the kept runs just before and just after it.
 # Options: --rounds N (default 3), --seconds N (default 10), --write-seconds N (default 20),
 # --no-build, --no-writes, --out FILE (the table and the raw wrk/JSON results), -h/--help.
-# Environment: FERRY= and LOAD= (the binaries), FERRY_PORT= (4444), OT_PORT= (6969).
+# Environment: FERRY=, LOAD= and FLOOR= (the binaries), FERRY_PORT= (4444), OT_PORT= (6969),
+# FLOOR_PORT= (4446).
 # Needs root for apt-get when opentracker or wrk is missing. Not part of `swift test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,6 +63,7 @@ done
 SCRIPT_START=$(date +%s)
 FERRY_PORT=${FERRY_PORT:-4444}
 OT_PORT=${OT_PORT:-6969}
+FLOOR_PORT=${FLOOR_PORT:-4446}
 CONNECTIONS=64
 export PATH="/opt/swift/usr/bin:$PATH"
 
@@ -69,23 +75,26 @@ need python3 python3
 need ss iproute2
 
 if [ "$BUILD" = 1 ]; then
-    echo "Building ferry and ferry-tracker-load (release)..."
+    echo "Building ferry, ferry-tracker-load and ferry-nio-floor (release)..."
     swift build -c release --product ferry >/dev/null
     swift build -c release --product ferry-tracker-load >/dev/null
+    swift build -c release --product ferry-nio-floor >/dev/null
 fi
 FERRY=${FERRY:-.build/release/ferry}
 LOAD=${LOAD:-.build/release/ferry-tracker-load}
-for bin in "$FERRY" "$LOAD"; do [ -x "$bin" ] || { echo "$bin is missing: build it or drop --no-build" >&2; exit 1; }; done
+FLOOR=${FLOOR:-.build/release/ferry-nio-floor}
+for bin in "$FERRY" "$LOAD" "$FLOOR"; do [ -x "$bin" ] || { echo "$bin is missing: build it or drop --no-build" >&2; exit 1; }; done
 
 port_free() { [ -z "$(ss -Hltn "sport = :$1")" ]; }
-for port in "$FERRY_PORT" "$OT_PORT"; do
+for port in "$FERRY_PORT" "$OT_PORT" "$FLOOR_PORT"; do
     port_free "$port" || { echo "port $port is already taken:" >&2; ss -ltnp "sport = :$port" >&2; \
-        echo "set FERRY_PORT= / OT_PORT= to free ports" >&2; exit 1; }
+        echo "set FERRY_PORT= / OT_PORT= / FLOOR_PORT= to free ports" >&2; exit 1; }
 done
 
 WORK=$(mktemp -d /dev/shm/ferry-tracker.XXXXXX)
 OT_PID=""
 FERRY_PID=""
+FLOOR_PID=""
 LOAD_PID=""
 stop() {   # PID: TERM, then KILL after 5 s
     [ -n "$1" ] || return 0
@@ -98,6 +107,7 @@ cleanup() {
     stop "$LOAD_PID"
     stop "$OT_PID"
     stop "$FERRY_PID"
+    stop "$FLOOR_PID"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -188,10 +198,10 @@ start_ferry() {   # a fresh tracker on a fresh database
 # seconds + 900, and a generator left with no socket open for 15 s (all its connections closed,
 # awaiting a reply that will not come) is reported as hung instead of waited for.
 sockets() { find "/proc/$1/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
-load() {   # output file, seconds measured, extra options...
+load() {   # output file, seconds measured, extra options... (the server: $TARGET_PORT, default ferry's)
     local out=$1 seconds=$2 rc=0 began idle=0 why=""
     shift 2
-    "$LOAD" --tracker "127.0.0.1:$FERRY_PORT" --connections "$CONNECTIONS" --threads 2 \
+    "$LOAD" --tracker "127.0.0.1:${TARGET_PORT:-$FERRY_PORT}" --connections "$CONNECTIONS" --threads 2 \
         --duration "$seconds" --warmup 2 --json "$@" > "$out" 2> "$out.err" &
     LOAD_PID=$!
     began=$(date +%s)
@@ -207,10 +217,17 @@ load() {   # output file, seconds measured, extra options...
     LOAD_PID=""
     if [ "$rc" != 0 ] || ! grep -q '^{' "$out"; then
         echo "ferry-tracker-load $* failed${why:+, $why}:" >&2; cat "$out" "$out.err" >&2
-        echo "ferry server's log:" >&2; tail -20 "$WORK/ferry-$RUN.log" >&2
+        if [ -n "${TARGET_PORT:-}" ]; then echo "ferry-nio-floor's output:" >&2; tail -20 "$WORK/floor.log" >&2
+        else echo "ferry server's log:" >&2; tail -20 "$WORK/ferry-$RUN.log" >&2; fi
         exit 1
     fi
 }
+
+# --- The SwiftNIO floor ---------------------------------------------------------------------------
+echo "Starting ferry-nio-floor on 127.0.0.1:$FLOOR_PORT..."
+"$FLOOR" --port "$FLOOR_PORT" > "$WORK/floor.log" 2>&1 &
+FLOOR_PID=$!
+wait_port "$FLOOR_PORT" "$FLOOR_PID" 100 || { echo "ferry-nio-floor did not accept on port $FLOOR_PORT:" >&2; cat "$WORK/floor.log" >&2; exit 1; }
 
 # --- Rounds ---------------------------------------------------------------------------------------
 for ROUND in $(seq 1 "$ROUNDS"); do
@@ -222,7 +239,12 @@ for ROUND in $(seq 1 "$ROUNDS"); do
     load "$WORK/kept-$ROUND.json" "$RUN_SECONDS"
     start_ferry
     load "$WORK/new-$ROUND.json" "$RUN_SECONDS" --new-connection
+    stop "$FERRY_PID"; FERRY_PID=""
+    echo "round $ROUND of $ROUNDS: the SwiftNIO floor, kept connections, then a new connection per lookup..."
+    TARGET_PORT=$FLOOR_PORT load "$WORK/floor-kept-$ROUND.json" "$RUN_SECONDS"
+    TARGET_PORT=$FLOOR_PORT load "$WORK/floor-new-$ROUND.json" "$RUN_SECONDS" --new-connection
 done
+stop "$FLOOR_PID"; FLOOR_PID=""
 echo "wrk: opentracker announce, $CONNECTIONS connections, ${RUN_SECONDS} s..."
 wrk -t2 -c"$CONNECTIONS" -d"${RUN_SECONDS}s" --latency "$ANNOUNCE" > "$WORK/wrk-announce.txt"
 read -r OT_ANN_RPS OT_ANN_P99 OT_ANN_ERR OT_ANN_CLOSES < <(wrk_figures < "$WORK/wrk-announce.txt")
@@ -257,18 +279,24 @@ def row(a, b="", c="", d=""):
     print("%-40s %10s %10s   %s" % (a, b, c, d))
 def verdict(ok):
     return "pass" if ok else "FAIL"
-scrape, kept, new = [], [], []
+scrape, kept, new, fkept, fnew = [], [], [], [], []
 for r in range(1, rounds + 1):
     rps, p99, err, closes = open(f"{work}/scrape-{r}.figures").read().split()
     scrape.append({"rps": float(rps), "p99": float(p99), "errors": int(err), "closes": int(closes)})
     kept.append(load(f"kept-{r}.json"))
     new.append(load(f"new-{r}.json"))
+    fkept.append(load(f"floor-kept-{r}.json"))
+    fnew.append(load(f"floor-new-{r}.json"))
 median = statistics.median
 r_kept = [k["lookups_per_second"] / s["rps"] for k, s in zip(kept, scrape)]
 r_new = [n["lookups_per_second"] / s["rps"] for n, s in zip(new, scrape)]
 m_kept, m_new = median(r_kept), median(r_new)
+rf_kept = [k["lookups_per_second"] / s["rps"] for k, s in zip(fkept, scrape)]
+rf_new = [n["lookups_per_second"] / s["rps"] for n, s in zip(fnew, scrape)]
+of_kept = [k["lookups_per_second"] / f["lookups_per_second"] for k, f in zip(kept, fkept)]
+of_new = [n["lookups_per_second"] / f["lookups_per_second"] for n, f in zip(new, fnew)]
 print(header)
-print(f"median of {rounds} rounds; each round: opentracker, then ferry kept, then ferry new connection")
+print(f"median of {rounds} rounds; each round: opentracker, then ferry kept and new connection, then the SwiftNIO floor")
 row("", "per second", "p99", "vs opentracker scrape")
 row("opentracker scrape (wrk, new conn)", "%.0f" % median(s["rps"] for s in scrape), "%.2f ms" % median(s["p99"] for s in scrape))
 row("opentracker announce (wrk, new conn)", "%.0f" % ann_rps, "%.2f ms" % ann_p99, "%.2fx (one run)" % (ann_rps / median(s["rps"] for s in scrape)))
@@ -276,7 +304,13 @@ row("ferry SEND, kept connections", "%.0f" % median(k["lookups_per_second"] for 
     "%.2fx  (bar >= 2x, goal 4x)      %s" % (m_kept, verdict(m_kept >= 2)))
 row("ferry SEND, new connection per lookup", "%.0f" % median(n["lookups_per_second"] for n in new), "%.2f ms" % median(n["p99_ms"] for n in new),
     "%.2fx  (bar >= 1x, goal 1.5x)    %s" % (m_new, verdict(m_new >= 1)))
-errors = f"errors: wrk scrape {sum(s['errors'] for s in scrape)}, wrk announce {ann_err}, ferry kept {sum(k['errors'] for k in kept)}, ferry new connection {sum(n['errors'] for n in new)}"
+row("floor: SwiftNIO, fixed reply, kept", "%.0f" % median(k["lookups_per_second"] for k in fkept),
+    "%.2f ms" % median(k["p99_ms"] for k in fkept), "%.2fx  (ferry: %.0f %% of it)" % (median(rf_kept), 100 * median(of_kept)))
+row("floor: SwiftNIO, fixed reply, new conn", "%.0f" % median(n["lookups_per_second"] for n in fnew),
+    "%.2f ms" % median(n["p99_ms"] for n in fnew), "%.2fx  (ferry: %.0f %% of it)" % (median(rf_new), 100 * median(of_new)))
+print("a new connection's p99 from the request's write (without the connect), as wrk times: ferry %.2f ms, floor %.2f ms"
+      % (median(n.get("p99_from_write_ms", 0) for n in new), median(n.get("p99_from_write_ms", 0) for n in fnew)))
+errors = f"errors: wrk scrape {sum(s['errors'] for s in scrape)}, wrk announce {ann_err}, ferry kept {sum(k['errors'] for k in kept)}, ferry new connection {sum(n['errors'] for n in new)}, floor {sum(f['errors'] for f in fkept + fnew)}"
 if writes:
     w, after = load("writes.json"), load("kept-after.json")
     base = (kept[-1]["lookups_per_second"] + after["lookups_per_second"]) / 2
@@ -289,10 +323,11 @@ if writes:
           % (w["share_replacements"], w["share_replacement_p99_ms"], w["registered_entries"], w["setup_seconds"]))
     errors += f", ferry under writes {w['errors']}, ferry kept after {after['errors']}"
 print(errors)
-print("rounds (opentracker scrape/s; ferry kept/s and ratio; ferry new connection/s and ratio):")
+print("rounds (opentracker scrape/s; ferry kept/s and ratio; ferry new connection/s and ratio; floor kept, new connection):")
 for i in range(rounds):
-    print("  %d: %6.0f; %6.0f %.2fx; %6.0f %.2fx" % (i + 1, scrape[i]["rps"], kept[i]["lookups_per_second"], r_kept[i],
-                                               new[i]["lookups_per_second"], r_new[i]))
+    print("  %d: %6.0f; %6.0f %.2fx; %6.0f %.2fx; floor %6.0f %.2fx, %6.0f %.2fx" % (
+        i + 1, scrape[i]["rps"], kept[i]["lookups_per_second"], r_kept[i], new[i]["lookups_per_second"], r_new[i],
+        fkept[i]["lookups_per_second"], rf_kept[i], fnew[i]["lookups_per_second"], rf_new[i]))
 print(f"(wrk also read EOF {sum(s['closes'] for s in scrape)} + {ann_closes} times: opentracker closing after each reply, expected)")
 measured = f"{run_seconds} s measured per run"
 if writes:
@@ -309,8 +344,8 @@ if [ -n "$OUT" ]; then
         echo
         for round in $(seq 1 "$ROUNDS"); do
             echo "== round $round: wrk $SCRAPE"; cat "$WORK/wrk-scrape-$round.txt"
-            echo "== round $round: ferry-tracker-load (JSON lines: kept, new connection)"
-            cat "$WORK/kept-$round.json" "$WORK/new-$round.json"
+            echo "== round $round: ferry-tracker-load (JSON lines: kept, new connection; floor kept, floor new connection)"
+            cat "$WORK/kept-$round.json" "$WORK/new-$round.json" "$WORK/floor-kept-$round.json" "$WORK/floor-new-$round.json"
         done
         echo "== wrk $ANNOUNCE"; cat "$WORK/wrk-announce.txt"
         if [ "$WRITES" = 1 ]; then

@@ -128,7 +128,9 @@ public final class MemoryTrackerIndex: TrackerStore {
             }
             if !found { Self.append([LookupResult(name: raw, outcome: .notFound)], to: &buffer) }
         }
-        buffer.writeString(TrackerReplyLine(status: .ok, isFinal: true, text: "SEND \(count)").line)
+        // `200 SEND <count>`, as ``TrackerReplyLine`` words it, without making its strings.
+        buffer.writeStaticString("200 SEND ")
+        buffer.writeString(String(count))
         buffer.writeInteger(UInt8(ascii: "\n"))
     }
 

@@ -265,6 +265,9 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
         try? options.setOption(.maxMessagesPerRead, value: bulk ? TrackerServer.readsPerWakeUpInUpdate : UInt(1))
     }
 
+    /// Bytes reserved for a lookup's reply: one name with a few holders fits.
+    private static let usualLookupReplySize = 512
+
     /// Answers `SEND`, `REPORT` and `PING` from the index into `replies`; `false` for anything else.
     private func answerDirectly(_ frame: LineFrame, into replies: inout ByteBuffer) -> Bool {
         guard case .line(let line) = frame, let request = try? TrackerRequest(parsing: line) else { return false }
@@ -273,6 +276,8 @@ final class TrackerConnectionHandler: ChannelDuplexHandler, @unchecked Sendable 
             guard services.answersLookupsOnLoop else { return false }
             // Two clock reads and a histogram record under a lock only this loop takes (but a scrape).
             let start = NIODeadline.now()
+            // One allocation for the usual reply (a name with a few holders), not a growth per line.
+            replies.reserveCapacity(replies.writerIndex + Self.usualLookupReplySize)
             services.index.appendLookupReply(for: names, to: &replies)
             lookupTimer?.recordNanoseconds((NIODeadline.now() - start).nanoseconds)
             counters?.lookups += 1
