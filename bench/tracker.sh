@@ -4,7 +4,7 @@
 #   bench/tracker.sh                                  3 rounds of 10 s per run, 20 s under writes
 #   bench/tracker.sh --rounds 1 --seconds 5 --no-writes    a quick run
 #   bench/tracker.sh --no-build --out bench/results/tracker-$(date +%F).txt
-#   FERRY_PORT=4544 OT_PORT=6970 bench/tracker.sh     when 4444 or 6969 is taken
+#   FERRY_PORT=4544 OT_PORT=6970 FLOOR_PORT=4546 bench/tracker.sh     when a default port is taken
 #
 # What it measures: lookups per second and their p99 latency, 64 clients in a closed loop (each
 # with one request in flight, the next sent when the whole reply is in), on the machine's cores,
@@ -26,8 +26,9 @@
 #           answer time (bar <= 1 s), after 20 s for the database to record the first 10^6.
 # Rounds: this machine's speed swings by up to 40 % between minutes, so the anchor and Ferry are
 #   measured in turns: each round runs the opentracker scrape, then Ferry with kept connections, then
-#   with a new connection per lookup, then the floor both ways, and gives the ratios of that round; the table shows the median
-#   of each figure over the rounds (of a ratio: the median of the rounds' ratios). Under writes runs once, after the rounds, followed by one more kept-connection run: its
+#   with a new connection per lookup, then the floor both ways, and gives the ratios of that round;
+#   the table shows the median of each figure over the rounds (of a ratio: the median of the rounds'
+#   ratios). Under writes runs once, after the rounds, followed by one more kept-connection run: its
 #   share is of the mean of the kept runs just before and just after it.
 # Options: --rounds N (default 3), --seconds N (default 10), --write-seconds N (default 20),
 # --no-build, --no-writes, --out FILE (the table and the raw wrk/JSON results), -h/--help.
