@@ -69,6 +69,18 @@ struct MemoryTrackerIndexTests {
         }
     }
 
+    @Test("a SEND of many names ends with its count of distinct names, as the conversation words it")
+    func manyNamesCount() {
+        let index = MemoryTrackerIndex()
+        let peer = index.registerPeer(host: "10.0.0.1", tcpPort: 5555, udpPort: 0)
+        index.replaceShare(of: peer, with: (0..<7).map { SharedFileEntry(name: fileName("n\($0)"), size: 1, digest: digestA) })
+        // 12 distinct names (7 found, 5 not), one asked twice.
+        let asked = (0..<12).map { "n\($0)" } + ["n3"]
+        let reply = Self.cached(index, asked)
+        #expect(reply == Self.expected(index, asked))
+        #expect(reply.hasSuffix("\n200 SEND 12\n"))
+    }
+
     @Test("changes are coalesced per peer: what the journal must write, not every operation")
     func changesCoalesce() {
         let index = MemoryTrackerIndex()
