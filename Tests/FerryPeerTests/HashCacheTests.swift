@@ -2,6 +2,7 @@
 import FerryTestSupport
 import FerryWire
 import Foundation
+import NIOConcurrencyHelpers
 import Testing
 
 @Suite("HashCache: digests remembered by (path, size, modification time)")
@@ -163,5 +164,50 @@ struct HashCacheTests {
         share.rescan()
         #expect(share.file(named: fileName("downloaded.bin"))?.digest == sha(Vectors.ab))
         share.rememberVerified(path: folder.path + "/missing", hashes: plantedHashes(Vectors.ab, size: 3))   // ignored
+    }
+
+    @Test("a download remembered before it takes its name is shared without hashing, though a scan ran in between",
+          arguments: [true, false])
+    func rememberedBeforeTheRename(withCache: Bool) throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let hashed = NIOLockedValueBox<[String]>([])
+        let share = try Share(folder: folder.path, cache: withCache ? try HashCache(path: ":memory:") : nil, logger: quietLogger) {
+            path throws(PeerError) in
+            hashed.withLockedValue { $0.append((path as NSString).lastPathComponent) }
+            return try Share.sha256(path)
+        }
+        let part = try folder.write("x.bin.part", "abc")
+        // A planted digest, to see that it is the one used.
+        share.rememberVerified(path: folder.path + "/x.bin", contentAt: part, hashes: plantedHashes(Vectors.ab, size: 3))
+        // A scan before the rename, one that finds a change (with a cache, it drops entries of files it
+        // did not see): the record must outlive it.
+        _ = try folder.write("other.txt", "abc")
+        share.rescan()
+        #expect(share.pendingVerifiedCount == 1)
+        #expect(rename(part, folder.path + "/x.bin") == 0)
+        share.rescan()
+        #expect(share.file(named: fileName("x.bin"))?.digest == sha(Vectors.ab))
+        #expect(hashed.withLockedValue { $0 } == ["other.txt"])
+        #expect(share.pendingVerifiedCount == 0)
+    }
+
+    @Test("a verified download is not remembered outside the share, and one changed since is hashed")
+    func rememberedOnlyWhenItHolds() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let elsewhere = try folder.subfolder("elsewhere")
+        let share = try Share(folder: try folder.subfolder("share"), cache: nil, logger: quietLogger)
+        let outside = elsewhere + "/y.bin"
+        try Data("abc".utf8).write(to: URL(fileURLWithPath: outside))
+        share.rememberVerified(path: outside, hashes: plantedHashes(Vectors.ab, size: 3))
+        #expect(share.pendingVerifiedCount == 0)
+        let inside = share.folder + "/z.bin"
+        try Data("abc".utf8).write(to: URL(fileURLWithPath: inside))
+        share.rememberVerified(path: inside, hashes: plantedHashes(Vectors.helloWorld, size: 3))
+        try Data("ab".utf8).write(to: URL(fileURLWithPath: inside))
+        share.rescan()
+        #expect(share.file(named: fileName("z.bin"))?.digest == sha(Vectors.ab))
+        #expect(share.pendingVerifiedCount == 0)
     }
 }

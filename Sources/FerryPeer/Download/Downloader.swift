@@ -367,15 +367,22 @@ public final class Downloader: Sendable {
     func commit(_ part: PartFile, tree: MerkleTree?, digest: ContentDigest, size: UInt64,
                 into outcome: inout DownloadOutcome) async -> (DownloadOutcome.Status, String?) {
         let committed: PartFile.Commit
+        let finalPath = part.finalPath, partPath = part.path, share = self.share
+        // The share learns the file before it takes its name: its scans (every 2 s) never find it unknown.
+        let remember: @Sendable () -> Void = {
+            guard let tree else { return }
+            share?.rememberVerified(path: finalPath, contentAt: partPath, hashes: FileHashes(digest: digest, tree: tree))
+        }
         do {
-            committed = try await part.commit(overwrite: configuration.overwrite)
+            committed = try await part.commit(overwrite: configuration.overwrite, beforeRename: remember)
         } catch {
+            share?.forgetVerified(path: finalPath)
             return (.failed, error.message)
         }
-        let finalPath = part.finalPath
         outcome.path = finalPath
         if committed == .finalNameTaken {
             // A file appeared under the final name during the download: it is never replaced.
+            share?.forgetVerified(path: finalPath)
             outcome.peer = nil
             outcome.transport = nil
             let there = await Self.digest(ofFileAt: finalPath)
@@ -386,9 +393,6 @@ public final class Downloader: Sendable {
             }
             return (.refused, "\(finalPath) appeared with other content during the download and was not replaced; "
                     + "the verified download is kept as \(part.path): move the other file away and run the download again")
-        }
-        if let tree {
-            share?.rememberVerified(path: finalPath, hashes: FileHashes(digest: digest, tree: tree))
         }
         outcome.bytes = size
         return (.ok, nil)

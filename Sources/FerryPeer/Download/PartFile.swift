@@ -320,11 +320,14 @@ public final class PartFile: Sendable {
 
     /// Flushes the bytes to disk and gives the part file its final name: without `overwrite` it never
     /// replaces a file (`renameat2(RENAME_NOREPLACE)`), with it a plain `rename`. The record goes.
-    public func commit(overwrite: Bool) async throws(PartFileError) -> Commit {
+    /// - Parameter beforeRename: run on the thread pool once the bytes are flushed, just before the
+    ///   rename (the share learns the file's hashes there, before any scan can see it).
+    public func commit(overwrite: Bool, beforeRename: @escaping @Sendable () -> Void = {}) async throws(PartFileError) -> Commit {
         let fd = self.fd, path = self.path, finalPath = self.finalPath, recordPath = self.recordPath
         do {
             return try await pool.runIfActive {
                 guard fdatasync(fd) == 0 else { throw PartFileError(errno: errno, "cannot flush \(path)") }
+                beforeRename()
                 if overwrite {
                     guard rename(path, finalPath) == 0 else { throw PartFileError(errno: errno, "cannot rename \(path)") }
                 } else {

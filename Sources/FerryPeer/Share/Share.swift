@@ -47,6 +47,15 @@ public final class Share: Sendable {
         var cache: HashCache?
         /// Whether a locked cache was logged at notice level already (later ones go to debug).
         var contentionLogged = false
+        /// Downloads verified into this folder, by real path, until a scan takes them: remembered
+        /// before the file takes its name, so that no scan can find it unknown.
+        var verified: [String: VerifiedFile] = [:]
+    }
+
+    struct VerifiedFile {
+        var hashes: FileHashes
+        var size: UInt64
+        var modified: Int64
     }
 
     public init(folder: String, cache: HashCache?, logger: Logger, hasher: @escaping FileHasher = Share.sha256) throws(PeerError) {
@@ -182,12 +191,41 @@ public final class Share: Sendable {
         return true
     }
 
-    /// Records the digest and tree of a file this peer just downloaded and verified into the folder,
-    /// so that the next scan shares it without hashing it again.
-    public func rememberVerified(path: String, hashes: FileHashes) {
-        guard cache != nil, let real = Self.realPath(path), let info = Self.status(real) else { return }
+    /// Records the digest and tree of a file this peer just downloaded and verified, so that a scan
+    /// shares it without hashing it again.
+    ///
+    /// Call it *before* the file takes its final name `path`, with `contentAt` the file that holds the
+    /// bytes now (the part file, whose size and modification time a rename keeps): a scan that runs
+    /// between the rename and this call would otherwise find the file unknown and hash it (the share
+    /// is scanned every 2 s). Until a scan takes it, the record is kept here as well as in the hash
+    /// cache, so that it also holds without a cache, and a scan that does not see the file yet cannot
+    /// drop it. Only files directly in this folder are recorded; blocking (the cache): call it on a
+    /// thread pool.
+    public func rememberVerified(path: String, contentAt current: String, hashes: FileHashes) {
+        let name = (path as NSString).lastPathComponent
+        let parent = (path as NSString).deletingLastPathComponent
+        guard let realParent = Self.realPath(parent.isEmpty ? "." : parent), realParent == realFolder,
+              let info = Self.status(current), info.isRegular
+        else { return }
+        let real = realFolder + "/" + name
+        state.withLockedValue { $0.verified[real] = VerifiedFile(hashes: hashes, size: info.size, modified: info.modified) }
         _ = withCache { try $0.remember(hashes, path: real, size: info.size, modified: info.modified) }
     }
+
+    /// ``rememberVerified(path:contentAt:hashes:)`` for a file already under its final name.
+    public func rememberVerified(path: String, hashes: FileHashes) {
+        rememberVerified(path: path, contentAt: path, hashes: hashes)
+    }
+
+    /// Drops what ``rememberVerified(path:contentAt:hashes:)`` recorded for `path` in memory (the
+    /// download did not take that name).
+    public func forgetVerified(path: String) {
+        let name = (path as NSString).lastPathComponent
+        state.withLockedValue { _ = $0.verified.removeValue(forKey: realFolder + "/" + name) }
+    }
+
+    /// Downloads remembered as verified that no scan has taken yet.
+    var pendingVerifiedCount: Int { state.withLockedValue { $0.verified.count } }
 
     private enum Examination {
         case shared(SharedFile)
@@ -218,6 +256,12 @@ public final class Share: Sendable {
 
         if let known = previous.files[name], known.path == real, known.size == info.size, known.modified == info.modified {
             return .shared(known)
+        }
+        if let verified = state.withLockedValue({ $0.verified.removeValue(forKey: real) }) {
+            if verified.size == info.size, verified.modified == info.modified {
+                return .shared(SharedFile(name: name, size: info.size, hashes: verified.hashes, path: real, modified: info.modified))
+            }
+            // Changed since it was verified: hashed below like any other file.
         }
         if let hashes = withCache({ try $0.hashes(path: real, size: info.size, modified: info.modified) }) {
             return .shared(SharedFile(name: name, size: info.size, hashes: hashes, path: real, modified: info.modified))
