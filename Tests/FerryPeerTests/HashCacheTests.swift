@@ -172,7 +172,8 @@ struct HashCacheTests {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let hashed = NIOLockedValueBox<[String]>([])
-        let share = try Share(folder: folder.path, cache: withCache ? try HashCache(path: ":memory:") : nil, logger: quietLogger) {
+        let cache = withCache ? try HashCache(path: ":memory:") : nil
+        let share = try Share(folder: folder.path, cache: cache, logger: quietLogger) {
             path throws(PeerError) in
             hashed.withLockedValue { $0.append((path as NSString).lastPathComponent) }
             return try Share.sha256(path)
@@ -190,6 +191,10 @@ struct HashCacheTests {
         #expect(share.file(named: fileName("x.bin"))?.digest == sha(Vectors.ab))
         #expect(hashed.withLockedValue { $0 } == ["other.txt"])
         #expect(share.pendingVerifiedCount == 0)
+        // The cache holds it too, for the next start of the peer.
+        if let cache, let file = share.file(named: fileName("x.bin")) {
+            #expect(try cache.digest(path: file.path, size: file.size, modified: file.modified) == sha(Vectors.ab))
+        }
     }
 
     @Test("a verified download is not remembered outside the share, and one changed since is hashed")

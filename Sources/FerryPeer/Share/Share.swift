@@ -197,19 +197,20 @@ public final class Share: Sendable {
     /// Call it *before* the file takes its final name `path`, with `contentAt` the file that holds the
     /// bytes now (the part file, whose size and modification time a rename keeps): a scan that runs
     /// between the rename and this call would otherwise find the file unknown and hash it (the share
-    /// is scanned every 2 s). Until a scan takes it, the record is kept here as well as in the hash
-    /// cache, so that it also holds without a cache, and a scan that does not see the file yet cannot
-    /// drop it. Only files directly in this folder are recorded; blocking (the cache): call it on a
-    /// thread pool.
+    /// is scanned every 2 s). The record is kept in memory until a scan takes it (and writes it to the
+    /// hash cache then, as it does a file it hashed): a scan that does not see the file yet cannot drop
+    /// it, and it holds without a cache. Only files directly in this folder are recorded.
     public func rememberVerified(path: String, contentAt current: String, hashes: FileHashes) {
-        let name = (path as NSString).lastPathComponent
         let parent = (path as NSString).deletingLastPathComponent
         guard let realParent = Self.realPath(parent.isEmpty ? "." : parent), realParent == realFolder,
               let info = Self.status(current), info.isRegular
         else { return }
-        let real = realFolder + "/" + name
-        state.withLockedValue { $0.verified[real] = VerifiedFile(hashes: hashes, size: info.size, modified: info.modified) }
-        _ = withCache { try $0.remember(hashes, path: real, size: info.size, modified: info.modified) }
+        state.withLockedValue { $0.verified[verifiedKey(path)] = VerifiedFile(hashes: hashes, size: info.size, modified: info.modified) }
+    }
+
+    /// The real path a download to `path` in this folder is recorded under.
+    private func verifiedKey(_ path: String) -> String {
+        realFolder + "/" + (path as NSString).lastPathComponent
     }
 
     /// ``rememberVerified(path:contentAt:hashes:)`` for a file already under its final name.
@@ -220,8 +221,8 @@ public final class Share: Sendable {
     /// Drops what ``rememberVerified(path:contentAt:hashes:)`` recorded for `path` in memory (the
     /// download did not take that name).
     public func forgetVerified(path: String) {
-        let name = (path as NSString).lastPathComponent
-        state.withLockedValue { _ = $0.verified.removeValue(forKey: realFolder + "/" + name) }
+        let key = verifiedKey(path)
+        state.withLockedValue { _ = $0.verified.removeValue(forKey: key) }
     }
 
     /// Downloads remembered as verified that no scan has taken yet.
@@ -259,6 +260,7 @@ public final class Share: Sendable {
         }
         if let verified = state.withLockedValue({ $0.verified.removeValue(forKey: real) }) {
             if verified.size == info.size, verified.modified == info.modified {
+                _ = withCache { try $0.remember(verified.hashes, path: real, size: info.size, modified: info.modified) }
                 return .shared(SharedFile(name: name, size: info.size, hashes: verified.hashes, path: real, modified: info.modified))
             }
             // Changed since it was verified: hashed below like any other file.
